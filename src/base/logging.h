@@ -1,0 +1,20 @@
+// Process logging. Ballot logs through spdlog; this header names the one logger every module uses
+// and lets a program set the level once. The engines do not log: they are pure.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <string_view>
+
+namespace ballot::logging {
+
+// Sets the global level from a name: trace, debug, info, warn, error, off. Returns false for an
+// unknown name and leaves the level unchanged.
+bool SetLevel(std::string_view name);
+
+}  // namespace ballot::logging
+
+#define BLOG_DEBUG(...) ::spdlog::debug(__VA_ARGS__)
+#define BLOG_INFO(...) ::spdlog::info(__VA_ARGS__)
+#define BLOG_WARN(...) ::spdlog::warn(__VA_ARGS__)
+#define BLOG_ERROR(...) ::spdlog::error(__VA_ARGS__)
