@@ -1,0 +1,50 @@
+// `ballot`: the one program of Ballot. main only assembles the subcommands and maps command-line
+// errors to exit codes; each subcommand's work lives in its own file (see command.h).
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "base/logging.h"
+#include "cli/command.h"
+
+namespace {
+
+using ballot::cli::Registration;
+
+// The subcommands, in the order `ballot --help` lists them.
+constexpr Registration (*kRegistrations[])(CLI::App&) = {
+    &ballot::cli::RegisterLincheck,
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("Ballot: a coordination service (replicated key-value store with leases).",
+               "ballot");
+  // At most one subcommand; none is reported below with a friendlier message than CLI11's, and
+  // an unknown word is rejected by CLI11 as an unexpected argument.
+  app.require_subcommand(0, 1);
+  std::string log_level = "warn";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str();
+
+  std::vector<Registration> commands;
+  for (auto* registration : kRegistrations) commands.push_back(registration(app));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // app.exit prints the help text (for --help) or the error and a hint (for anything else).
+    return app.exit(e) == 0 ? ballot::cli::kExitOk : ballot::cli::kExitError;
+  }
+  if (!ballot::logging::SetLevel(log_level)) {
+    std::cerr << "ballot: unknown --log-level \"" << log_level << "\"\n";
+    return ballot::cli::kExitError;
+  }
+  for (Registration& command : commands) {
+    if (command.subcommand->parsed()) return command.command->Run();
+  }
+  std::cerr << "ballot: a command is required\n" << app.help();
+  return ballot::cli::kExitError;
+}
