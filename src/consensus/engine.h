@@ -59,8 +59,9 @@ struct Config {
 
 // Everything the engine asks the host to do, handed out together. The host must:
 //   1. send `messages` (they need nothing durable: leader appends and heartbeats);
-//   2. make `snapshot` (if any), then `hard_state` (if any), then `entries` durable, in that order
-//      (entries may overwrite a suffix from entries.front().index on);
+//   2. make `snapshot` (if any), then `entries`, then `hard_state` (if any) durable, in that order
+//      (entries may overwrite a suffix from entries.front().index on). The order matters when a
+//      crash tears the write: a durable commit index must never cover entries not yet written;
 //   3. only then send `messages_after_persist` (votes, acknowledgements: they promise durability);
 //   4. apply `snapshot` to the state machine, then apply `committed_entries` in order;
 //   5. call Advance().

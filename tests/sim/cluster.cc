@@ -81,7 +81,11 @@ std::unique_ptr<Cluster::Node> Cluster::MakeNode(NodeId id, bool bootstrap) {
   auto n = std::make_unique<Node>();
   n->id = id;
   n->storage = std::make_unique<consensus::MemoryStorage>();
-  if (bootstrap) n->storage->SetInitialConfState(initial_conf_);
+  // Every member starts from the membership the cluster was created with, a joining one too (as an
+  // etcd member joining with --initial-cluster-state existing is told the cluster): replaying the
+  // log's changes on top of it gives the membership at any index.
+  n->storage->SetInitialConfState(initial_conf_);
+  (void)bootstrap;
   const double d = options_.clock_drift;
   n->clock_rate = 1.0 + (d > 0 ? (static_cast<double>(rng_.Uniform(2001)) / 1000.0 - 1.0) * d : 0);
   n->local_ms = static_cast<double>(rng_.Uniform(static_cast<uint64_t>(options_.tick_ms)));
@@ -175,12 +179,33 @@ void Cluster::Step() {
     it->second->inbox.push_back(std::move(m));
   }
   for (auto& [id, n] : nodes_) StepNode(*n);
-  std::vector<NodeId> removed;
-  for (auto& [id, n] : nodes_) {
-    if (n->removed && n->up) removed.push_back(id);
-  }
-  for (NodeId id : removed) Decommission(id);
+  ShutDownRemovedMembers();
   ExpireClientOps();
+}
+
+// The operator stops a removed member only once every voter of the new configuration has applied
+// its removal: until then the remaining members may still need its vote or its acknowledgement to
+// commit the removal itself (a two-voter cluster removing one of them, the leader removing itself).
+void Cluster::ShutDownRemovedMembers() {
+  const NodeId leader = Leader();
+  if (leader == consensus::kNoNode) return;
+  const Node& l = node(leader);
+  const auto& conf = l.engine->conf_state();
+  for (auto it = removals_.begin(); it != removals_.end();) {
+    const auto [removed, index] = *it;
+    bool done = leader != removed && !conf.Contains(removed) && l.kv_applied >= index;
+    for (NodeId v : conf.voters) {
+      if (!done) break;
+      const Node& n = node(v);
+      done = n.up && n.kv_applied >= index;
+    }
+    if (!done) {
+      ++it;
+      continue;
+    }
+    if (!node(removed).removed) Decommission(removed);
+    it = removals_.erase(it);
+  }
 }
 
 void Cluster::RunFor(int64_t ms) {
@@ -272,12 +297,15 @@ void Cluster::FinishReady(Node& n) {
   MaybeSnapshot(n);
 }
 
+// Writes in the member's order: snapshot, entries, then hard state. The commit index in the hard
+// state must never be durable ahead of the entries it covers (a torn write could otherwise leave
+// a commit index over entries that were about to be overwritten).
 void Cluster::Persist(Node& n, const Ready& rd) {
   if (rd.snapshot) {
     Status s = n.storage->ApplySnapshot(*rd.snapshot);
     if (!s.ok()) Violation("member " + std::to_string(n.id) + " snapshot: " + s.ToString());
   }
-  const Index durable_commit = n.storage->InitialHardState().commit;
+  PersistEntries(n, rd.entries);
   if (rd.hard_state) {
     if (rd.hard_state->term < n.storage->InitialHardState().term) {
       Violation("member " + std::to_string(n.id) + " persisted a lower term " +
@@ -285,9 +313,12 @@ void Cluster::Persist(Node& n, const Ready& rd) {
     }
     n.storage->SetHardState(*rd.hard_state);
   }
-  if (rd.entries.empty()) return;
-  const Index first = rd.entries.front().index;
-  for (const Entry& e : rd.entries) {
+}
+
+void Cluster::PersistEntries(Node& n, const std::vector<Entry>& entries) {
+  if (entries.empty()) return;
+  const Index durable_commit = n.storage->InitialHardState().commit;
+  for (const Entry& e : entries) {
     if (e.index > n.storage->LastIndex() || e.index > durable_commit) break;
     auto term = n.storage->TermAt(e.index);
     if (term.ok() && *term != e.term) {
@@ -296,13 +327,13 @@ void Cluster::Persist(Node& n, const Ready& rd) {
       break;
     }
   }
-  Status s = n.storage->Append(rd.entries);
+  Status s = n.storage->Append(entries);
   if (!s.ok()) {
-    Violation("member " + std::to_string(n.id) + " append at " + std::to_string(first) + ": " +
-              s.ToString());
+    Violation("member " + std::to_string(n.id) + " append at " +
+              std::to_string(entries.front().index) + ": " + s.ToString());
     return;
   }
-  CheckLogMatching(n, rd.entries);
+  CheckLogMatching(n, entries);
 }
 
 void Cluster::ApplyEntries(Node& n, const std::vector<Entry>& entries) {
@@ -333,10 +364,7 @@ void Cluster::ApplyOne(Node& n, const Entry& e) {
     Trace("member " + std::to_string(n.id) + " applies conf change type " +
           std::to_string(static_cast<int>(cc.type)) + " node " + std::to_string(cc.node) +
           " at " + std::to_string(e.index));
-    if (cc.type == ConfChangeType::kRemove) {
-      auto target = nodes_.find(cc.node);
-      if (target != nodes_.end()) target->second->removed = true;
-    }
+    if (cc.type == ConfChangeType::kRemove) removals_.emplace(cc.node, e.index);
     return;
   }
   if (e.type != EntryType::kNormal) return;
@@ -469,24 +497,23 @@ void Cluster::Crash(NodeId id, bool tear) {
   ++crashes_;
   Trace("crash member " + std::to_string(id) + (tear ? " (torn write)" : ""));
   if (tear && n.pending && n.pending->MustSync()) {
-    // A prefix of the unsynced write reached the disk: snapshot, hard state, then entries, the
+    // A prefix of the unsynced write reached the disk: snapshot, entries, then hard state, the
     // order in which the member writes them.
     const Ready& rd = *n.pending;
-    size_t records = (rd.snapshot ? 1 : 0) + (rd.hard_state ? 1 : 0) + rd.entries.size();
+    size_t records = (rd.snapshot ? 1 : 0) + rd.entries.size() + (rd.hard_state ? 1 : 0);
     size_t keep = rng_.Uniform(records + 1);
     if (keep > 0) {
       ++torn_writes_;
       Ready partial;
-      if (rd.snapshot && keep > 0) {
+      if (rd.snapshot) {
         partial.snapshot = rd.snapshot;
         --keep;
       }
-      if (rd.hard_state && keep > 0) {
-        partial.hard_state = rd.hard_state;
-        --keep;
-      }
+      const size_t entries = std::min(keep, rd.entries.size());
       partial.entries.assign(rd.entries.begin(),
-                             rd.entries.begin() + static_cast<std::ptrdiff_t>(keep));
+                             rd.entries.begin() + static_cast<std::ptrdiff_t>(entries));
+      keep -= entries;
+      if (rd.hard_state && keep > 0) partial.hard_state = rd.hard_state;
       Persist(n, partial);
     }
   }

@@ -144,6 +144,7 @@ class Cluster {
   void HandleReady(Node& n);
   void FinishReady(Node& n);
   void Persist(Node& n, const consensus::Ready& rd);
+  void PersistEntries(Node& n, const std::vector<Entry>& entries);
   void ApplyEntries(Node& n, const std::vector<Entry>& entries);
   void ApplyOne(Node& n, const Entry& e);
   void ServeReads(Node& n);
@@ -152,6 +153,7 @@ class Cluster {
   void CheckLeaderCompleteness(Node& n);
   void CheckLogMatching(Node& n, const std::vector<Entry>& appended);
   void ExpireClientOps();
+  void ShutDownRemovedMembers();
   void FinishClientOp(int client, bool ok, std::optional<std::string> output, bool cas_ok);
   void Trace(std::string line);
 
@@ -171,6 +173,7 @@ class Cluster {
   std::map<Index, CommittedEntry> committed_;
   std::map<std::pair<Index, Term>, std::pair<uint64_t, Term>> log_entries_;  // -> (hash, prev term)
   std::map<uint64_t, Index> marker_index_;
+  std::map<NodeId, Index> removals_;  // Removed member -> index of its removal.
   std::vector<std::string> violations_;
   std::vector<std::string> trace_;
   uint64_t crashes_ = 0;

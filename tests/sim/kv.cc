@@ -78,6 +78,8 @@ ApplyResult KvStore::Apply(const Command& command) {
       break;
     }
     case CommandKind::kMarker:
+      // Markers leave a trace in the state, so that snapshots have something to carry.
+      data_["marker/" + command.value] = command.value;
       break;
   }
   return result;

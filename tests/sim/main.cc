@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -25,6 +26,7 @@ struct Totals {
   uint64_t passed = 0;
   uint64_t failed = 0;
   uint64_t operations = 0;
+  uint64_t ops_ok = 0, ops_failed = 0, ops_unknown = 0;
   uint64_t committed = 0;
   std::map<std::string, uint64_t> faults;
   std::vector<int64_t> recovery_ms;
@@ -97,6 +99,9 @@ int main(int argc, char** argv) {
   app.add_option("--safety-ms", safety_ms, "simulated milliseconds with faults per run");
   app.add_option("--liveness-ms", liveness_ms, "bound on recovery after healing");
   app.add_option("--jobs", jobs, "runs in parallel");
+  std::string history_file;
+  app.add_option("--history", history_file,
+                 "with --seed: write the client history as JSON lines (see `ballot lincheck`)");
   CLI11_PARSE(app, argc, argv);
   single_seed = seed_opt->count() > 0;
 
@@ -118,6 +123,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (single_seed) seeds = 1;
+  if (!history_file.empty() && (seeds != 1 || member_counts.size() != 1)) {
+    std::fprintf(stderr, "ballot-sim: --history needs a single run (--seed S --members M)\n");
+    return 2;
+  }
 
   std::vector<RunConfig> work;
   for (int m : member_counts) {
@@ -129,6 +138,7 @@ int main(int argc, char** argv) {
       c.bug = bug;
       c.safety_ms = safety_ms;
       c.liveness_ms = liveness_ms;
+      c.keep_history = !history_file.empty();
       work.push_back(c);
     }
   }
@@ -148,6 +158,13 @@ int main(int argc, char** argv) {
       std::lock_guard<std::mutex> lock(mu);
       ++totals.runs;
       totals.operations += r.operations_checked;
+      totals.ops_ok += r.ops_ok;
+      totals.ops_failed += r.ops_failed;
+      totals.ops_unknown += r.ops_unknown;
+      if (!history_file.empty()) {
+        std::ofstream out(history_file);
+        for (const auto& op : r.history) out << ballot::lincheck::ToJsonLine(op) << "\n";
+      }
       totals.committed += r.committed_entries;
       for (const auto& [k, n] : r.faults) totals.faults[k] += n;
       if (r.recovery_ms >= 0) totals.recovery_ms.push_back(r.recovery_ms);
@@ -187,6 +204,9 @@ int main(int argc, char** argv) {
     return totals.recovery_ms[static_cast<size_t>(p * (totals.recovery_ms.size() - 1))];
   };
   std::printf("faults: %s\n", breakdown.c_str());
+  std::printf("client operations: ok %lu, failed %lu, unknown %lu\n",
+              static_cast<unsigned long>(totals.ops_ok), static_cast<unsigned long>(totals.ops_failed),
+              static_cast<unsigned long>(totals.ops_unknown));
   std::printf("recovery after heal: median %ldms p99 %ldms max %ldms\n", static_cast<long>(pct(0.5)),
               static_cast<long>(pct(0.99)), static_cast<long>(pct(1.0)));
   std::printf(

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "consensus/engine.h"
+#include "lincheck/history.h"
 
 namespace ballot::sim {
 
@@ -20,6 +21,7 @@ struct RunConfig {
   int64_t safety_ms = 6000;    // Simulated time with faults.
   int64_t liveness_ms = 5000;  // Bound on the time to recover after everything is healed.
   double lincheck_timeout_seconds = 20;
+  bool keep_history = false;  // Return the client history in RunResult::history.
 };
 
 struct RunResult {
@@ -31,6 +33,8 @@ struct RunResult {
   std::map<std::string, uint64_t> faults;  // Faults injected, by kind.
   std::string settings;                    // The seed's derived settings, for a failure report.
   std::vector<std::string> trace;          // Notable events, for a failure report.
+  std::vector<lincheck::Operation> history;  // When RunConfig::keep_history.
+  uint64_t ops_ok = 0, ops_failed = 0, ops_unknown = 0;
 
   uint64_t FaultCount() const;
 };

@@ -37,7 +37,7 @@ NodeId WaitForLeader(Cluster& c, int64_t max_ms = 3000) {
       [&] {
         leader = c.Leader();
         return leader != consensus::kNoNode &&
-               c.engine(leader).committed_index() >= c.engine(leader).last_index();
+               c.engine(leader).applied_index() >= c.engine(leader).last_index();
       },
       max_ms);
   return leader;
@@ -106,7 +106,8 @@ bool RunFigure8(Bug bug) {
   EXPECT_GE(c.engine(s5).last_index(), e1);
 
   // (c) s5 crashes; s1 restarts and is elected by s1, s2, s3, s4; it sends its old-term entry e1
-  //     (but not its own no-op) to s3: e1 is now on s1, s2, s3, a majority, yet must not commit.
+  //     (but not its own no-op) to s3 and s4, and hears them acknowledge it: e1 is on a majority
+  //     that the leader knows of (s1, s3, s4), yet must not commit, being of an older term.
   c.Crash(s5);
   c.Restart(s1);
   c.HealNetwork();
@@ -116,7 +117,7 @@ bool RunFigure8(Bug bug) {
     }
     if (m.to == s5) return true;
     if (m.from == s1 && m.type == MessageType::kAppend) {
-      if (m.to == s4) return true;
+      if (m.to == s2) return true;
       bool carries_new_term = false;
       for (const auto& e : m.entries) carries_new_term |= e.index > e1;
       // A follower that already holds e1 never receives the new term's entries.
@@ -126,8 +127,10 @@ bool RunFigure8(Bug bug) {
   });
   c.RunUntil([&] { return c.Leader() == s1; }, 3000);
   EXPECT_EQ(c.Leader(), s1);
-  c.RunUntil([&] { return c.engine(s3).TermAt(e1) == t1; }, 1000);
+  c.RunUntil(
+      [&] { return c.engine(s3).TermAt(e1) == t1 && c.engine(s4).TermAt(e1) == t1; }, 1000);
   EXPECT_EQ(c.engine(s3).TermAt(e1), t1);
+  EXPECT_EQ(c.engine(s4).TermAt(e1), t1);
   c.RunFor(50);
   const bool committed_by_count = c.engine(s1).committed_index() >= e1;
 
