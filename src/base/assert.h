@@ -7,6 +7,12 @@
 namespace ballot::internal {
 [[noreturn]] void AssertFail(const char* expr, std::string_view message, const char* file,
                              int line);
+// A test harness may install a handler that is called before the process stops (the simulator
+// throws from it, to report a broken invariant as a failed run with its seed). A handler that
+// returns lets the process stop as usual.
+using AssertHandler = void (*)(const char* expr, std::string_view message, const char* file,
+                               int line);
+void SetAssertHandler(AssertHandler handler);
 inline std::string_view AssertMessage() { return {}; }
 inline std::string_view AssertMessage(std::string_view message) { return message; }
 }  // namespace ballot::internal

@@ -21,6 +21,7 @@ struct Cluster::Node {
   Index kv_applied = 0;
 
   std::optional<Ready> pending;  // Taken from the engine, not yet durable.
+  uint64_t ready_seq = 0;        // Readies taken so far.
   int64_t sync_done_ms = 0;
 
   double clock_rate = 1.0;
@@ -155,6 +156,24 @@ NodeId Cluster::Leader() const {
   return best;
 }
 
+std::vector<NodeId> Cluster::SyncingMembers() const {
+  std::vector<NodeId> out;
+  for (const auto& [id, n] : nodes_) {
+    if (n->up && n->pending && n->pending->MustSync()) out.push_back(id);
+  }
+  return out;
+}
+
+uint64_t Cluster::ReadySeq(NodeId id) const { return node(id).ready_seq; }
+
+std::vector<NodeId> Cluster::SelfBelievedLeaders() const {
+  std::vector<NodeId> out;
+  for (const auto& [id, n] : nodes_) {
+    if (n->up && n->engine->soft_state().role == Role::kLeader) out.push_back(id);
+  }
+  return out;
+}
+
 const consensus::Ready* Cluster::PendingReady(NodeId id) const {
   const Node& n = node(id);
   return n.pending ? &*n.pending : nullptr;
@@ -260,6 +279,7 @@ void Cluster::TickNode(Node& n) {
 
 void Cluster::HandleReady(Node& n) {
   Ready rd = n.engine->GetReady();
+  ++n.ready_seq;
   for (const Message& m : rd.messages) network_->Send(m, now_ms_);
   const bool must_sync = rd.MustSync();
   n.pending = std::move(rd);

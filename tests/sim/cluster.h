@@ -84,6 +84,12 @@ class Cluster {
   Index kv_applied(NodeId id) const;
   // The live member that believes it leads in the highest term; kNoNode if none.
   NodeId Leader() const;
+  // Members in the middle of a write that must be synced (the most telling moment to crash).
+  std::vector<NodeId> SyncingMembers() const;
+  // Counts the Readies a member has taken; tells one pending write from the next.
+  uint64_t ReadySeq(NodeId id) const;
+  // Every live member that believes it leads (a stale leader included), in id order.
+  std::vector<NodeId> SelfBelievedLeaders() const;
   // The Ready a member took and is making durable (nullptr if none).
   const consensus::Ready* PendingReady(NodeId id) const;
 

@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
   app.add_option("--history", history_file,
                  "with --seed: write the client history as JSON lines (see `ballot lincheck`)");
   CLI11_PARSE(app, argc, argv);
+  ballot::sim::InstallThrowingAssertHandler();
   single_seed = seed_opt->count() > 0;
 
   auto kind = ballot::consensus::ParseEngineKind(engine_name);

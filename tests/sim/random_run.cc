@@ -1,6 +1,7 @@
 #include "random_run.h"
 
 #include <algorithm>
+#include <set>
 
 #include "base/random.h"
 #include "cluster.h"
@@ -11,6 +12,8 @@ namespace {
 
 using consensus::ConfChangeType;
 using consensus::Role;
+using consensus::Index;
+using consensus::Term;
 
 template <typename T>
 const T& Pick(Random& rng, const std::vector<T>& items) {
@@ -28,14 +31,14 @@ ClusterOptions OptionsFor(const RunConfig& config, Random& rng) {
   o.read_mode = rng.Chance(0.3) ? consensus::ReadMode::kLease : consensus::ReadMode::kReadIndex;
   o.check_quorum = o.read_mode == consensus::ReadMode::kLease || rng.Chance(0.85);
   o.pre_vote = rng.Chance(0.85);
-  o.max_message_bytes = Pick<uint64_t>(rng, {200, 1024, 8192, 65536});
+  o.max_message_bytes = Pick<uint64_t>(rng, {1, 200, 1024, 8192, 65536});  // 1: an entry each.
   o.max_inflight_messages = static_cast<int>(Pick<uint64_t>(rng, {1, 2, 4, 16, 64}));
   o.snapshot_chunk_bytes = Pick<uint64_t>(rng, {16, 64, 256, 4096});
   o.snapshot_every_entries = Pick<uint64_t>(rng, {20, 50, 100, 300});
   o.snapshot_keep_entries = Pick<uint64_t>(rng, {0, 5, 20});
   // With election_ticks 10 and lease_drift_ticks 2, lease reads stay safe for drift up to 1/9.
   o.clock_drift = Pick<double>(rng, {0.0, 0.02, 0.05, 0.1});
-  o.disk_sync_ms_max = static_cast<int64_t>(Pick<uint64_t>(rng, {0, 1, 3, 8}));
+  o.disk_sync_ms_max = static_cast<int64_t>(Pick<uint64_t>(rng, {0, 1, 3, 8, 25}));
   o.network.loss = Pick<double>(rng, {0.0, 0.01, 0.05, 0.15});
   o.network.duplicate = Pick<double>(rng, {0.0, 0.01, 0.05});
   o.network.delay_min_ms = 1;
@@ -67,7 +70,10 @@ class RandomRun {
       : config_(config), rng_(config.seed), cluster_(OptionsFor(config, rng_)) {
     clients_ = static_cast<int>(rng_.Range(2, 6));
     keys_ = static_cast<int>(rng_.Range(2, 6));
-    fault_every_ms_ = Pick<int64_t>(rng_, {50, 150, 400});
+    fault_every_ms_ = Pick<int64_t>(rng_, {20, 50, 150, 400});
+    crash_mid_sync_ = Pick<double>(rng_, {0.0, 0.05, 0.2});
+    churn_ = Pick<double>(rng_, {0.0, 0.0, 0.3, 0.7});
+    churn_ms_ = Pick<int64_t>(rng_, {3, 10, 30});
   }
 
   RunResult Run();
@@ -78,6 +84,8 @@ class RandomRun {
   void Workload();
   void StartOp(int client);
   void InjectFault();
+  void CrashMidSync();
+  void ChurnLeaders();
   void EndFaults(bool all);
   NodeId RandomLiveMember();
   void ChangeMembership();
@@ -96,6 +104,18 @@ class RandomRun {
   int clients_;
   int keys_;
   int64_t fault_every_ms_;
+  double crash_mid_sync_;
+  std::set<std::pair<NodeId, uint64_t>> considered_sync_;
+  double churn_;
+  int64_t churn_ms_;  // A churned leader is crashed within this many ms of its election.
+  std::set<std::pair<NodeId, Term>> seen_leaders_;
+  std::map<NodeId, Index> leader_commit_seen_;
+  struct ChurnCrash {
+    int64_t at_ms;
+    NodeId node;
+    Term term;
+  };
+  std::vector<ChurnCrash> churn_crashes_;
   std::vector<Undo> undo_;
   std::map<int, int64_t> next_start_ms_;
   std::map<std::string, std::vector<std::string>> written_;  // key -> values written
@@ -132,7 +152,10 @@ void RandomRun::StartOp(int client) {
   }
   // Writes go to the leader when there is one (a member that is not the leader refuses them);
   // reads also go to followers, which forward their read index requests.
+  // Clients cache the leader, so some talk to a deposed one that does not know it yet.
   NodeId target = cluster_.Leader();
+  const auto believers = cluster_.SelfBelievedLeaders();
+  if (believers.size() > 1 && rng_.Chance(0.3)) target = Pick(rng_, believers);
   const double elsewhere = op.kind == lincheck::OpKind::kGet ? 0.5 : 0.1;
   if (target == consensus::kNoNode || rng_.Chance(elsewhere)) target = RandomLiveMember();
   if (target == consensus::kNoNode) return;
@@ -188,11 +211,15 @@ void RandomRun::InjectFault() {
   NodeId leader = cluster_.Leader();
   if (leader != consensus::kNoNode && rng_.Chance(0.4)) a = leader;
   if (dice < 18) {  // Crash, often tearing the unsynced write; restart later.
+    // Crashing in the middle of a sync is where durability bugs show: prefer it.
+    const auto syncing = cluster_.SyncingMembers();
+    if (!syncing.empty() && rng_.Chance(0.5)) a = Pick(rng_, syncing);
     if (!cluster_.IsUp(a)) return;
     const bool tear = rng_.Chance(0.5);
     cluster_.Crash(a, tear);
     Count("crash");
-    undo_.push_back({now + rng_.Range(20, 1500), Undo::kRestart, a});
+    undo_.push_back({now + (rng_.Chance(0.5) ? rng_.Range(5, 100) : rng_.Range(100, 1500)),
+                     Undo::kRestart, a});
   } else if (dice < 30) {  // Isolate one member.
     cluster_.Isolate(a);
     Count("partition");
@@ -266,8 +293,61 @@ void RandomRun::SafetyPhase() {
   while (cluster_.now_ms() < config_.safety_ms) {
     Workload();
     if (rng_.Uniform(static_cast<uint64_t>(fault_every_ms_)) == 0) InjectFault();
+    CrashMidSync();
+    ChurnLeaders();
     EndFaults(/*all=*/false);
     cluster_.Step();
+  }
+}
+
+// Leader churn: a new leader is sometimes crashed within a few milliseconds of its election,
+// before its own entries reach a majority. Repeated, this leaves members with logs that diverge
+// in several terms, the ground on which Raft's Figure 8 is played.
+void RandomRun::ChurnLeaders() {
+  if (churn_ == 0) return;
+  const int64_t now = cluster_.now_ms();
+  for (NodeId id : cluster_.SelfBelievedLeaders()) {
+    const Term term = cluster_.engine(id).soft_state().term;
+    // A leader that just advanced its commit index has not yet told its followers.
+    const Index commit = cluster_.engine(id).committed_index();
+    Index& seen_commit = leader_commit_seen_[id];
+    if (commit > seen_commit && seen_commit != 0 && rng_.Chance(churn_ / 10)) {
+      churn_crashes_.push_back({now, id, term});
+    }
+    seen_commit = commit;
+    if (!seen_leaders_.insert({id, term}).second) continue;
+    if (rng_.Chance(churn_)) churn_crashes_.push_back({now + rng_.Range(0, churn_ms_), id, term});
+  }
+  for (auto it = churn_crashes_.begin(); it != churn_crashes_.end();) {
+    if (it->at_ms > now) {
+      ++it;
+      continue;
+    }
+    if (cluster_.IsUp(it->node) && cluster_.engine(it->node).soft_state().term == it->term) {
+      cluster_.Crash(it->node, /*tear=*/rng_.Chance(0.5));
+      Count("leader_churn");
+      undo_.push_back({now + rng_.Range(5, 100), Undo::kRestart, it->node});
+    }
+    it = churn_crashes_.erase(it);
+  }
+}
+
+// Crashes timed at writes: each write that must be synced may be the one a crash interrupts, and
+// a write that records a vote or a new term (what the persistence rule protects) is the likeliest.
+// The member comes back after a short while, as under a supervisor.
+void RandomRun::CrashMidSync() {
+  if (crash_mid_sync_ == 0) return;
+  for (NodeId id : cluster_.SyncingMembers()) {
+    const uint64_t seq = cluster_.ReadySeq(id);
+    if (!considered_sync_.insert({id, seq}).second) continue;
+    const auto* rd = cluster_.PendingReady(id);
+    const auto durable = cluster_.storage(id).InitialHardState();
+    const bool votes = rd->hard_state && (rd->hard_state->term != durable.term ||
+                                          rd->hard_state->vote != durable.vote);
+    if (!rng_.Chance(votes ? crash_mid_sync_ : crash_mid_sync_ / 50)) continue;
+    cluster_.Crash(id, /*tear=*/rng_.Chance(0.5));
+    Count("crash_mid_sync");
+    undo_.push_back({cluster_.now_ms() + rng_.Range(1, 40), Undo::kRestart, id});
   }
 }
 
@@ -337,7 +417,10 @@ bool RandomRun::LivenessPhase() {
 
 RunResult RandomRun::Run() {
   result_.settings = "clients=" + std::to_string(clients_) + " keys=" + std::to_string(keys_) +
-                     " fault_every=" + std::to_string(fault_every_ms_) + "ms " +
+                     " fault_every=" + std::to_string(fault_every_ms_) + "ms" +
+                     " crash_mid_sync=" + std::to_string(crash_mid_sync_) +
+                     " leader_churn=" + std::to_string(churn_) + "/" +
+                     std::to_string(churn_ms_) + "ms " +
                      Describe(cluster_.options());
   SafetyPhase();
   const bool live = LivenessPhase();
@@ -381,8 +464,23 @@ uint64_t RunResult::FaultCount() const {
 }
 
 RunResult RunRandom(const RunConfig& config) {
-  RandomRun run(config);
-  return run.Run();
+  try {
+    RandomRun run(config);
+    return run.Run();
+  } catch (const InvariantBroken& e) {
+    // An engine stopped on one of its own assertions: a failed run, reported with its seed.
+    RunResult result;
+    result.violations.push_back(std::string("engine invariant broken: ") + e.what());
+    return result;
+  }
+}
+
+void InstallThrowingAssertHandler() {
+  internal::SetAssertHandler(
+      [](const char* expr, std::string_view message, const char* file, int line) {
+        throw InvariantBroken(std::string(expr) + (message.empty() ? "" : ": ") +
+                              std::string(message) + " at " + file + ":" + std::to_string(line));
+      });
 }
 
 namespace {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,7 @@ struct RunConfig {
   uint64_t seed = 1;
   int members = 3;
   consensus::Bug bug = consensus::Bug::kNone;
-  int64_t safety_ms = 6000;    // Simulated time with faults.
+  int64_t safety_ms = 12000;   // Simulated time with faults.
   int64_t liveness_ms = 5000;  // Bound on the time to recover after everything is healed.
   double lincheck_timeout_seconds = 20;
   bool keep_history = false;  // Return the client history in RunResult::history.
@@ -40,6 +41,14 @@ struct RunResult {
 };
 
 RunResult RunRandom(const RunConfig& config);
+
+// Thrown from assertions once InstallThrowingAssertHandler() ran: the simulator reports a broken
+// invariant inside an engine as a failed run instead of stopping. Test builds only.
+class InvariantBroken : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+void InstallThrowingAssertHandler();
 
 // Bug names as the command line spells them ("commit-old-term", ...), and back.
 std::string BugName(consensus::Bug bug);
