@@ -166,6 +166,19 @@ std::vector<NodeId> Cluster::SyncingMembers() const {
 
 uint64_t Cluster::ReadySeq(NodeId id) const { return node(id).ready_seq; }
 
+std::string Cluster::DescribeHost(NodeId id) const {
+  const Node& n = node(id);
+  std::string out = n.up ? "up" : "down";
+  if (n.removed) out += " removed";
+  if (n.paused_until_ms > now_ms_) out += " paused";
+  if (n.pending) {
+    out += " syncing until " + std::to_string(n.sync_done_ms) + "ms (" +
+           std::to_string(n.pending->entries.size()) + " entries" +
+           (n.pending->snapshot ? ", snapshot" : "") + ")";
+  }
+  return out;
+}
+
 std::vector<NodeId> Cluster::SelfBelievedLeaders() const {
   std::vector<NodeId> out;
   for (const auto& [id, n] : nodes_) {

@@ -130,6 +130,9 @@ class Cluster {
   uint64_t crashes() const { return crashes_; }
   uint64_t torn_writes() const { return torn_writes_; }
 
+  // The host's view of a member, for failure reports.
+  std::string DescribeHost(NodeId id) const;
+
   // Trace of notable events (role changes, crashes) for a failing seed's report.
   const std::vector<std::string>& trace() const { return trace_; }
 

@@ -33,6 +33,10 @@ ClusterOptions OptionsFor(const RunConfig& config, Random& rng) {
   o.pre_vote = rng.Chance(0.85);
   o.max_message_bytes = Pick<uint64_t>(rng, {1, 200, 1024, 8192, 65536});  // 1: an entry each.
   o.max_inflight_messages = static_cast<int>(Pick<uint64_t>(rng, {1, 2, 4, 16, 64}));
+  // One entry per append with a tiny window cannot catch a member up within the liveness bound
+  // (a few entries a round trip, each behind a sync of up to 25 ms): pair tiny appends with a
+  // wide window.
+  if (o.max_message_bytes == 1) o.max_inflight_messages = std::max(o.max_inflight_messages, 16);
   o.snapshot_chunk_bytes = Pick<uint64_t>(rng, {16, 64, 256, 4096});
   o.snapshot_every_entries = Pick<uint64_t>(rng, {20, 50, 100, 300});
   o.snapshot_keep_entries = Pick<uint64_t>(rng, {0, 5, 20});
@@ -408,7 +412,11 @@ bool RandomRun::LivenessPhase() {
            " term " + std::to_string(ss.term) + " applied " +
            std::to_string(cluster_.kv_applied(id)) + " commit " +
            std::to_string(cluster_.engine(id).committed_index()) + " last " +
-           std::to_string(cluster_.engine(id).last_index()) + " conf " +
+           std::to_string(cluster_.engine(id).last_index()) + " stored " +
+           std::to_string(cluster_.storage(id).FirstIndex()) + ".." +
+           std::to_string(cluster_.storage(id).LastIndex()) +
+           (cluster_.engine(id).HasReady() ? " has-ready" : "") +
+           " [" + cluster_.DescribeHost(id) + "] conf " +
            cluster_.engine(id).conf_state().ToString();
   }
   cluster_.Violation(why);
