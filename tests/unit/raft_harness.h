@@ -183,8 +183,9 @@ class Cluster {
     if (rd.snapshot) {
       EXPECT_TRUE(m.storage->ApplySnapshot(*rd.snapshot).ok());
     }
-    if (rd.hard_state) m.storage->SetHardState(*rd.hard_state);
+    // The contract's order: snapshot, entries, then hard state.
     EXPECT_TRUE(m.storage->Append(rd.entries).ok());
+    if (rd.hard_state) m.storage->SetHardState(*rd.hard_state);
     for (const Message& msg : rd.messages_after_persist) Send(msg, true, rd.hard_state);
     if (rd.snapshot) {
       m.installed_snapshots.push_back(*rd.snapshot);

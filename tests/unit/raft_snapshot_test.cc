@@ -1,6 +1,7 @@
 // Raft engine: snapshots sent in chunks to followers behind compaction, and installed.
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <string>
 
 #include "raft_harness.h"
@@ -70,6 +71,47 @@ TEST(RaftSnapshot, LostChunkIsResent) {
   ASSERT_EQ(c.member(3).installed_snapshots.size(), 1u);
   EXPECT_EQ(c.member(3).installed_snapshots[0].data, std::string(95, 's'));
   EXPECT_EQ(c.engine(3).committed_index(), c.engine(1).committed_index());
+}
+
+// The host may take a newer snapshot while one is being streamed (here: after every chunk). The
+// leader keeps sending the one it started, so the follower still gets a whole, consistent
+// snapshot; restarting from byte 0 on every newer snapshot would starve it for as long as the
+// host snapshots faster than a transfer completes.
+TEST(RaftSnapshot, TransferFinishesWhileTheHostTakesNewerSnapshots) {
+  Cluster c(3, SmallChunks());
+  LeaveNode3BehindCompaction(c);
+  c.Heal();
+  std::deque<Message> held;  // Chunks to node 3, delivered one at a time.
+  c.SetDropRule([&held](const Message& m) {
+    if (m.type != MessageType::kSnapshot || m.to != 3) return false;
+    held.push_back(m);
+    return true;
+  });
+  c.Tick(1);
+  for (int i = 0; i < 30 && c.member(3).installed_snapshots.empty(); ++i) {
+    ASSERT_FALSE(held.empty()) << "transfer stalled";
+    const Message chunk = held.front();
+    held.pop_front();
+    ASSERT_TRUE(c.engine(3).Step(chunk).ok());
+    c.Stabilize();
+    // Meanwhile the leader's host applies more and takes a newer snapshot.
+    c.Propose(1, "n" + std::to_string(i));
+    MemoryStorage& storage = *c.member(1).storage;
+    const Index applied = c.member(1).applied_index;
+    const std::string data(95, static_cast<char>('a' + i % 26));
+    ASSERT_TRUE(storage.CreateSnapshot(applied, c.engine(1).conf_state(), data).ok());
+    ASSERT_TRUE(storage.Compact(applied).ok());
+  }
+  ASSERT_EQ(c.member(3).installed_snapshots.size(), 1u) << "snapshot never installed";
+  const Snapshot& installed = c.member(3).installed_snapshots[0];
+  EXPECT_EQ(installed.meta.index, 6u);              // The one the transfer started with...
+  EXPECT_EQ(installed.data, std::string(95, 's'));  // ...whole, not mixed with newer ones.
+  // Node 3 then catches up, with newer snapshots since the log was compacted past 6.
+  c.ClearDropRule();
+  for (const Message& m : held) ASSERT_TRUE(c.engine(3).Step(m).ok());
+  c.Tick(1, 3);
+  EXPECT_EQ(c.engine(3).committed_index(), c.engine(1).committed_index());
+  EXPECT_GE(c.member(3).installed_snapshots.size(), 2u);
 }
 
 TEST(RaftSnapshot, ChunkAtWrongOffsetIsRejectedWithBytesHeld) {

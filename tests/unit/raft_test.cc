@@ -565,6 +565,130 @@ TEST(RaftReadIndex, LeaseAnswersWithoutRoundOnlyWhileLeaseHolds) {
   EXPECT_EQ(c.member(leader).reads.size(), 1u) << "lease read after the lease expired";
 }
 
+Cluster::Tweak LeaseReads(bool pre_vote) {
+  return [pre_vote](Config& cfg) {
+    cfg.read_mode = ReadMode::kLease;
+    cfg.lease_drift_ticks = 2;
+    cfg.pre_vote = pre_vote;
+  };
+}
+
+// Makes `id` the leader by a leadership transfer from whoever leads first: with lease reads,
+// followers that just started stick to no one yet refuse votes, so waiting for a leader and then
+// transferring works with and without pre-vote.
+void LeadByTransfer(Cluster& c, NodeId id) {
+  for (int i = 0; i < 60 && c.Leader() == kNoNode; ++i) c.TickAll();
+  const NodeId leader = c.Leader();
+  ASSERT_NE(leader, kNoNode);
+  if (leader != id) {
+    ASSERT_TRUE(c.engine(leader).TransferLeadership(id).ok());
+    c.Stabilize();
+  }
+  ASSERT_TRUE(c.LeadsHighestTerm(id));
+}
+
+// A TimeoutNow outlives the transfer that sent it: delivered after the leader abandoned the
+// transfer, it makes the target campaign past the followers' stickiness. The leader must not have
+// renewed its lease in that term meanwhile, or it serves reads while another member leads.
+TEST(RaftLease, NoLeaseAfterTimeoutNowWasSentInTheTerm) {
+  Cluster c(3, LeaseReads(/*pre_vote=*/true));
+  LeadByTransfer(c, 1);
+  c.Propose(1, "x");
+  std::vector<Message> held;
+  c.SetDropRule([&held](const Message& m) {
+    if (m.type != MessageType::kTimeoutNow) return false;
+    held.push_back(m);  // Delayed in the network.
+    return true;
+  });
+  ASSERT_TRUE(c.engine(1).TransferLeadership(2).ok());
+  c.Stabilize();
+  ASSERT_EQ(held.size(), 1u);
+  c.TickAll(10);  // The transfer is abandoned after an election timeout.
+  ASSERT_EQ(c.raft(1).lead_transferee(), kNoNode);
+  ASSERT_EQ(c.engine(1).soft_state().role, Role::kLeader);
+  c.TickAll(2);  // Quorum rounds that, before the fix, renewed the lease.
+  const Term term = c.engine(1).soft_state().term;
+
+  // Node 1 is cut off; the delayed TimeoutNow arrives and node 2 is elected with node 3's vote.
+  c.ClearDropRule();
+  c.Isolate(1);
+  ASSERT_TRUE(c.engine(2).Step(held[0]).ok());
+  c.Stabilize();
+  ASSERT_EQ(c.engine(2).soft_state().role, Role::kLeader);
+  ASSERT_GT(c.engine(2).soft_state().term, term);
+  c.Propose(2, "y");
+  ASSERT_EQ(c.AppliedData(3), (std::vector<std::string>{"x", "y"}));
+
+  // Node 1 has not ticked: a lease would still hold. It must not answer from its stale state.
+  ASSERT_EQ(c.engine(1).soft_state().role, Role::kLeader);
+  ASSERT_TRUE(c.engine(1).ReadIndex("stale").ok());
+  c.Stabilize();
+  EXPECT_TRUE(c.member(1).reads.empty())
+      << "lease read at " << c.member(1).reads.front().index << " while node 2 leads term "
+      << c.engine(2).soft_state().term << " and committed up to " << c.engine(2).committed_index();
+}
+
+// Leader stickiness must survive a term change learned from a message that is not a vote: a
+// follower that just acknowledged the leader's lease round keeps refusing votes for an election
+// timeout, whatever term it is in (thesis 4.2.3, "within the minimum election timeout of hearing
+// from a current leader"). Here a member isolated without pre-vote raised its term, answers a
+// stale heartbeat of an old leader, and so moves that old leader, now a follower, to its term;
+// its vote request of that term must then be refused.
+TEST(RaftLease, StickinessSurvivesTermLearnedFromAResponse) {
+  Cluster c(3, LeaseReads(/*pre_vote=*/false));
+  LeadByTransfer(c, 2);
+  c.Propose(2, "w");
+  // A heartbeat of node 2's term to node 3, delayed in the network.
+  std::vector<Message> stale_heartbeat;
+  c.SetDropRule([&stale_heartbeat](const Message& m) {
+    if (m.type != MessageType::kHeartbeat || m.to != 3) return false;
+    stale_heartbeat.push_back(m);
+    return true;
+  });
+  c.Tick(2);
+  ASSERT_FALSE(stale_heartbeat.empty());
+  c.ClearDropRule();
+  LeadByTransfer(c, 1);
+  c.Propose(1, "x");
+  const Term lease_term = c.engine(1).soft_state().term;
+
+  // Node 3 is cut off and campaigns alone; its vote request to node 2 is delayed.
+  std::vector<Message> held_votes;
+  c.SetDropRule([&held_votes](const Message& m) {
+    if (m.from != 3 && m.to != 3) return false;
+    if (m.type == MessageType::kVote && m.to == 2) held_votes.push_back(m);
+    return true;
+  });
+  for (int i = 0; i < 40 && held_votes.empty(); ++i) c.TickAll();
+  ASSERT_FALSE(held_votes.empty());
+  const Message vote = held_votes.back();
+  ASSERT_GT(vote.term, lease_term);
+  c.TickAll(1);  // Node 1's lease is renewed by node 2's acknowledgement.
+  ASSERT_EQ(c.engine(1).soft_state().role, Role::kLeader);
+
+  // No tick passes from here on: node 1's lease holds throughout. Node 3 answers the stale
+  // heartbeat with its term, which node 2 adopts; then node 3's vote request reaches node 2.
+  c.SetDropRule([](const Message& m) { return m.from == 1 || m.to == 1; });
+  c.ClearSent();
+  ASSERT_TRUE(c.engine(3).Step(stale_heartbeat.front()).ok());
+  c.Stabilize();
+  ASSERT_EQ(c.engine(2).soft_state().term, c.engine(3).soft_state().term);
+  if (c.engine(3).soft_state().term == vote.term) {
+    ASSERT_TRUE(c.engine(2).Step(vote).ok());
+    c.Stabilize();
+  }
+  EXPECT_NE(c.engine(3).soft_state().role, Role::kLeader)
+      << "node 3 elected while node 1 holds a lease";
+  for (const Sent& s : c.sent()) {
+    if (s.message.type == MessageType::kVoteResponse && s.message.from == 2) {
+      EXPECT_TRUE(s.message.reject) << "node 2 voted within an election timeout of its leader";
+    }
+  }
+  ASSERT_TRUE(c.engine(1).ReadIndex("lease").ok());
+  c.Stabilize();
+  EXPECT_EQ(c.member(1).reads.size(), 1u);
+}
+
 TEST(RaftReadIndex, ReadsDroppedWhenLeadershipLost) {
   Cluster c(3);
   c.Elect(1);

@@ -91,6 +91,9 @@ void Raft::LoadFromStorage() {
   }
   BecomeFollower(hs.term, kNoNode);
   vote_ = hs.vote;
+  // With lease reads, a member that just (re)started may have acknowledged a lease round before it
+  // went down: it counts as having just heard from a leader (see InLease()).
+  leader_contact_elapsed_ = config_.read_mode == ReadMode::kLease ? 0 : config_.election_ticks;
   prev_hard_ = hs;
   prev_soft_ = soft_state();
 }
@@ -110,12 +113,14 @@ void Raft::Reset(Term term) {
   AbortTransfer();
   votes_.clear();
   progress_.clear();
+  sending_snapshots_.clear();
   pending_conf_index_ = 0;
   uncommitted_bytes_ = 0;
   DropPendingReads();
   quorum_round_ = 0;
   round_sent_ticks_.clear();
   lease_end_tick_ = 0;
+  timeout_now_sent_ = false;
 }
 
 void Raft::ResetRandomizedTimeout() {
@@ -135,6 +140,7 @@ void Raft::BecomePreCandidate() {
   votes_.clear();
   role_ = Role::kPreCandidate;
   lead_ = kNoNode;
+  StopFollowing();
 }
 
 void Raft::BecomeCandidate() {
@@ -142,7 +148,13 @@ void Raft::BecomeCandidate() {
   Reset(term_ + 1);
   vote_ = config_.id;
   role_ = Role::kCandidate;
+  StopFollowing();
 }
+
+// A member campaigns only after an election timeout without a leader, or when its leader asked
+// it to (TimeoutNow, after which that leader holds no lease in its term): from here on it is no
+// longer bound by stickiness to any leader.
+void Raft::StopFollowing() { leader_contact_elapsed_ = config_.election_ticks; }
 
 void Raft::BecomeLeader() {
   BALLOT_ASSERT(role_ == Role::kCandidate, "only a candidate becomes leader");
@@ -182,17 +194,15 @@ bool Raft::HasUnappliedConfChange() const {
 }
 
 // Leader stickiness (thesis 4.2.3, 9.6): a member that heard from a leader within the minimum
-// election timeout ignores requests to elect another. With lease reads, a member that just
-// (re)started counts as having heard from one: it may have acknowledged a lease round before it
-// crashed, and voting at once could elect a leader while the old one still serves reads.
+// election timeout ignores requests to elect another. The time is counted from the leader's last
+// message whatever happened to our term since (a higher term learned from a response clears
+// lead_, but not the promise a lease relies on). With lease reads, a member that just (re)started
+// counts as having heard from one: it may have acknowledged a lease round before it crashed, and
+// voting at once could elect a leader while the old one still serves reads.
 bool Raft::InLease() const {
   if (!config_.check_quorum) return false;
   if (role_ == Role::kLeader) return true;
-  if (config_.read_mode == ReadMode::kLease &&
-      now_ < static_cast<uint64_t>(config_.election_ticks)) {
-    return true;
-  }
-  return lead_ != kNoNode && election_elapsed_ < config_.election_ticks;
+  return role_ == Role::kFollower && leader_contact_elapsed_ < config_.election_ticks;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,6 +210,7 @@ bool Raft::InLease() const {
 
 void Raft::Tick() {
   ++now_;
+  leader_contact_elapsed_ = std::min(leader_contact_elapsed_ + 1, config_.election_ticks);
   if (role_ == Role::kLeader) {
     TickLeader();
   } else {
@@ -291,6 +302,9 @@ void Raft::OnElectionWon() {
 
 void Raft::HandleVoteRequest(const Message& m) {
   const bool pre = m.type == MessageType::kPreVote;
+  // Stickiness for a request of our own term (StepHigherTerm covers higher ones): we may have
+  // moved to this term on a response, within an election timeout of hearing from a leader.
+  const bool sticky = m.context != kTransferContext && vote_ != m.from && InLease();
   // We may vote for the one we already voted for (a retransmission), or for anyone if we have not
   // voted and follow no leader in this term; a pre-vote for a later term changes nothing here.
   const bool can_vote =
@@ -298,7 +312,7 @@ void Raft::HandleVoteRequest(const Message& m) {
   Message reply;
   reply.type = pre ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
   reply.to = m.from;
-  if (can_vote && log_.IsUpToDate(m.index, m.log_term)) {
+  if (can_vote && !sticky && log_.IsUpToDate(m.index, m.log_term)) {
     reply.term = m.term;  // A granted pre-vote echoes the term the candidate would use.
     if (!pre) {
       election_elapsed_ = 0;
@@ -462,18 +476,15 @@ void Raft::StepCandidate(const Message& m) {
 void Raft::StepFollower(const Message& m) {
   switch (m.type) {
     case MessageType::kAppend:
-      election_elapsed_ = 0;
-      lead_ = m.from;
+      HeardFromLeader(m.from);
       HandleAppend(m);
       break;
     case MessageType::kHeartbeat:
-      election_elapsed_ = 0;
-      lead_ = m.from;
+      HeardFromLeader(m.from);
       HandleHeartbeat(m);
       break;
     case MessageType::kSnapshot:
-      election_elapsed_ = 0;
-      lead_ = m.from;
+      HeardFromLeader(m.from);
       HandleSnapshotChunk(m);
       break;
     case MessageType::kTimeoutNow:
@@ -485,6 +496,12 @@ void Raft::StepFollower(const Message& m) {
     default:
       break;
   }
+}
+
+void Raft::HeardFromLeader(NodeId from) {
+  election_elapsed_ = 0;
+  leader_contact_elapsed_ = 0;
+  lead_ = from;
 }
 
 // Routes a message by the persistence rule: a leader's appends, heartbeats, snapshot chunks,

@@ -80,6 +80,7 @@ class Raft final : public Engine {
   void BecomePreCandidate();
   void BecomeCandidate();
   void BecomeLeader();
+  void StopFollowing();
   void ResetRandomizedTimeout();
   void TickElection();
   void TickLeader();
@@ -105,6 +106,7 @@ class Raft final : public Engine {
   void StepLeader(const Message& m);
   void StepCandidate(const Message& m);
   void StepFollower(const Message& m);
+  void HeardFromLeader(NodeId from);
   void Send(Message m);
 
   // raft.cc: Advance.
@@ -130,6 +132,7 @@ class Raft final : public Engine {
   bool SendAppend(NodeId to, bool send_if_empty);
   void StartSnapshot(NodeId to, Progress& pr);
   void SendSnapshotChunk(NodeId to, Progress& pr);
+  void ReleaseSentSnapshots();
   void BroadcastHeartbeat();
   void HandleAppendResponse(const Message& m);
   void OnAppendAcked(NodeId from, Progress& pr, Index index);
@@ -174,11 +177,19 @@ class Raft final : public Engine {
 
   uint64_t now_ = 0;  // Ticks since start: the engine's clock.
   int election_elapsed_ = 0;
+  // Ticks since this member, as a follower, last heard from a leader (capped at election_ticks).
+  // Unlike election_elapsed_ it survives term changes: leader stickiness, and with it every
+  // lease the member acknowledged, must not end because a response taught it a higher term.
+  int leader_contact_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;
   int randomized_election_ticks_ = 0;
 
   std::map<NodeId, bool> votes_;         // Candidate / pre-candidate: responses this round.
   std::map<NodeId, Progress> progress_;  // Leader: every member of conf_, itself included.
+  // Leader: copies of the snapshots being streamed, by index. Storage holds only the latest, and
+  // restarting every transfer whenever the host takes a newer one would starve a follower for as
+  // long as the host snapshots faster than a transfer completes. At most one per member.
+  std::map<Index, Snapshot> sending_snapshots_;
   Index pending_conf_index_ = 0;
   uint64_t uncommitted_bytes_ = 0;
   NodeId lead_transferee_ = kNoNode;
@@ -191,6 +202,9 @@ class Raft final : public Engine {
   std::deque<PendingRead> reads_waiting_commit_;
   std::deque<PendingRead> reads_waiting_quorum_;
   uint64_t lease_end_tick_ = 0;
+  // A TimeoutNow left in this term: it may still be in the network after the transfer was
+  // abandoned and let its target campaign past stickiness, so no lease for the rest of the term.
+  bool timeout_now_sent_ = false;
 
   // Follower: the snapshot being assembled from chunks.
   struct IncomingSnapshot {

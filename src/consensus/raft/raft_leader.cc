@@ -155,21 +155,27 @@ bool Raft::SendAppend(NodeId to, bool send_if_empty) {
   return true;
 }
 
+// Starts (or restarts, after a stall) a transfer of the latest snapshot, pinning a copy of it.
 void Raft::StartSnapshot(NodeId to, Progress& pr) {
-  const Snapshot& snapshot = storage_->GetSnapshot();
-  if (snapshot.IsEmpty()) return;  // Nothing to send yet; the next heartbeat response retries.
-  pr.BecomeSnapshot(snapshot.meta.index, snapshot.meta.term, now_);
+  const Snapshot& latest = storage_->GetSnapshot();
+  if (latest.IsEmpty()) return;  // Nothing to send yet; the next heartbeat response retries.
+  auto [it, inserted] = sending_snapshots_.try_emplace(latest.meta.index, latest);
+  if (!inserted && it->second.meta.term != latest.meta.term) it->second = latest;
+  pr.BecomeSnapshot(latest.meta.index, latest.meta.term, now_);
+  ReleaseSentSnapshots();
   SendSnapshotChunk(to, pr);
 }
 
-// One chunk in flight at a time, from the bytes the follower acknowledged.
+// One chunk in flight at a time, from the bytes the follower acknowledged, of the snapshot the
+// transfer started with, even if the host has taken a newer one since.
 void Raft::SendSnapshotChunk(NodeId to, Progress& pr) {
-  const Snapshot& snapshot = storage_->GetSnapshot();
-  if (snapshot.meta.index != pr.pending_snapshot() ||
-      snapshot.meta.term != pr.pending_snapshot_term()) {
-    StartSnapshot(to, pr);  // The host took a newer snapshot: send that one instead.
+  auto pinned = sending_snapshots_.find(pr.pending_snapshot());
+  if (pinned == sending_snapshots_.end() ||
+      pinned->second.meta.term != pr.pending_snapshot_term()) {
+    StartSnapshot(to, pr);
     return;
   }
+  const Snapshot& snapshot = pinned->second;
   const uint64_t offset = std::min<uint64_t>(pr.snapshot_acked(), snapshot.data.size());
   const uint64_t length =
       std::min<uint64_t>(config_.snapshot_chunk_bytes, snapshot.data.size() - offset);
@@ -260,6 +266,7 @@ void Raft::OnAppendAcked(NodeId from, Progress& pr, Index index) {
       if (pr.match() < pr.pending_snapshot() && pr.match() + 1 < log_.FirstIndex()) return;
       pr.BecomeProbe();
       pr.BecomeReplicate();
+      ReleaseSentSnapshots();
       break;
     case ProgressState::kReplicate:
       break;
@@ -312,6 +319,17 @@ void Raft::HandleSnapshotResponse(const Message& m) {
   if (m.index <= pr.snapshot_acked()) return;
   pr.SnapshotAcked(m.index, now_);
   SendSnapshotChunk(m.from, pr);
+}
+
+// Drops the copies no transfer uses any more.
+void Raft::ReleaseSentSnapshots() {
+  for (auto it = sending_snapshots_.begin(); it != sending_snapshots_.end();) {
+    const bool used = std::any_of(progress_.begin(), progress_.end(), [&](const auto& entry) {
+      const Progress& pr = entry.second;
+      return pr.state() == ProgressState::kSnapshot && pr.pending_snapshot() == it->first;
+    });
+    it = used ? std::next(it) : sending_snapshots_.erase(it);
+  }
 }
 
 // A transfer with no progress for an election timeout (a lost chunk or reply) starts over.
@@ -367,6 +385,7 @@ void Raft::SyncProgress() {
   for (auto it = progress_.begin(); it != progress_.end();) {
     it = conf_.Contains(it->first) ? std::next(it) : progress_.erase(it);
   }
+  ReleaseSentSnapshots();
   auto track = [this](NodeId id, bool learner) {
     auto it = progress_.find(id);
     if (it == progress_.end()) {
@@ -387,6 +406,8 @@ void Raft::SendTimeoutNow(NodeId to) {
   m.type = MessageType::kTimeoutNow;
   m.to = to;
   Send(std::move(m));
+  timeout_now_sent_ = true;
+  lease_end_tick_ = 0;
   // A leader handing off after its own removal (HandOffAfterRemoval) has nothing left to do.
   if (conf_.voters.count(config_.id) == 0) BecomeFollower(term_, kNoNode);
 }
@@ -469,8 +490,9 @@ void Raft::ExtendLease(uint64_t round) {
     found = true;
     round_sent_ticks_.pop_front();
   }
-  // A transfer lets the target campaign past followers' stickiness: no lease meanwhile.
-  if (!found || lead_transferee_ != kNoNode) return;
+  // A transfer lets the target campaign past followers' stickiness: no lease meanwhile, nor once
+  // a TimeoutNow has left (it may arrive after the transfer was abandoned).
+  if (!found || lead_transferee_ != kNoNode || timeout_now_sent_) return;
   lease_end_tick_ = std::max<uint64_t>(
       lease_end_tick_, sent_tick + config_.election_ticks - config_.lease_drift_ticks);
 }
