@@ -1,6 +1,7 @@
 #include "cluster.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <utility>
 
@@ -32,6 +33,7 @@ struct Cluster::Node {
 
   Role last_role = Role::kFollower;
   Term last_term = 0;
+  Index last_commit = 0;
 
   std::map<uint64_t, int> waiting_writes;     // op id -> client
   std::map<std::string, int> waiting_reads;   // read context -> client
@@ -206,6 +208,10 @@ void Cluster::Trace(std::string line) {
 void Cluster::Step() {
   ++now_ms_;
   for (Message& m : network_->Due(now_ms_)) {
+    if (options_.trace_member != consensus::kNoNode &&
+        (m.to == options_.trace_member || m.from == options_.trace_member)) {
+      std::fprintf(stderr, "t=%ld deliver %s\n", static_cast<long>(now_ms_), m.ToString().c_str());
+    }
     auto it = nodes_.find(m.to);
     if (it == nodes_.end() || !it->second->up) continue;
     it->second->inbox.push_back(std::move(m));
@@ -280,6 +286,13 @@ void Cluster::StepNode(Node& n) {
 }
 
 void Cluster::TickNode(Node& n) {
+  if (n.id == options_.trace_member && n.local_ms >= n.next_tick_local_ms) {
+    const auto ss = n.engine->soft_state();
+    std::fprintf(stderr, "t=%ld member %lu tick: %s term %lu leader %lu\n",
+                 static_cast<long>(now_ms_), static_cast<unsigned long>(n.id),
+                 std::string(consensus::RoleName(ss.role)).c_str(),
+                 static_cast<unsigned long>(ss.term), static_cast<unsigned long>(ss.leader));
+  }
   // Ticks follow the member's own clock; after a pause it catches up on every tick it missed, as
   // the real member does (it ticks by elapsed monotonic time), so a pause never stretches a lease.
   while (n.local_ms >= n.next_tick_local_ms) {
@@ -460,6 +473,17 @@ void Cluster::ObserveRole(Node& n) {
       Violation("election safety: members " + std::to_string(it->second) + " and " +
                 std::to_string(n.id) + " both lead term " + std::to_string(ss.term));
     }
+    // The first leader seen to commit an index committed it in its term.
+    const Index commit = n.engine->committed_index();
+    for (Index c = commit; max_commit_seen_ < c;) commit_term_[++max_commit_seen_] = ss.term;
+    // Raft's commit rule (paper 5.4.2): a leader moves its commit index only to an entry of its
+    // own term, never by counting replicas of an older one (Figure 8).
+    if (options_.engine == consensus::EngineKind::kRaft && n.last_role == Role::kLeader &&
+        n.last_term == ss.term && commit > n.last_commit && n.engine->TermAt(commit) != ss.term) {
+      Violation("commit rule: member " + std::to_string(n.id) + " leading term " +
+                std::to_string(ss.term) + " committed index " + std::to_string(commit) +
+                " of term " + std::to_string(n.engine->TermAt(commit).value_or(0)));
+    }
     if (n.last_role != Role::kLeader || n.last_term != ss.term) {
       Trace("member " + std::to_string(n.id) + " leads term " + std::to_string(ss.term));
       CheckLeaderCompleteness(n);
@@ -467,12 +491,19 @@ void Cluster::ObserveRole(Node& n) {
   }
   n.last_role = ss.role;
   n.last_term = ss.term;
+  n.last_commit = n.engine->committed_index();
 }
 
+// Leader completeness (paper 5.4): an entry committed in some term is in the log of every leader
+// of a later term. A leader of an earlier term may still be elected late (its votes were granted
+// before the later term began, and delivered slowly); it owes nothing to later commits.
 void Cluster::CheckLeaderCompleteness(Node& n) {
   const Index snapshot_index = n.storage->GetSnapshot().meta.index;
+  const Term leader_term = n.engine->soft_state().term;
   for (const auto& [index, entry] : committed_) {
     if (index <= snapshot_index) continue;
+    auto committed_in = commit_term_.find(index);
+    if (committed_in == commit_term_.end() || committed_in->second >= leader_term) continue;
     auto term = n.engine->TermAt(index);
     if (!term || *term != entry.term) {
       Violation("leader completeness: member " + std::to_string(n.id) + " leads term " +

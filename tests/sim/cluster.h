@@ -50,6 +50,7 @@ struct ClusterOptions {
   int64_t disk_sync_ms_min = 0;           // A sync takes [min, max] ms.
   int64_t disk_sync_ms_max = 2;
   NetworkOptions network;
+  NodeId trace_member = consensus::kNoNode;  // Print every message to or from it (debugging).
 };
 
 // A client operation in flight, from the client's side.
@@ -180,6 +181,8 @@ class Cluster {
 
   std::map<Term, NodeId> leader_of_term_;
   std::map<Index, CommittedEntry> committed_;
+  std::map<Index, Term> commit_term_;  // The term of the leader first seen to commit each index.
+  Index max_commit_seen_ = 0;
   std::map<std::pair<Index, Term>, std::pair<uint64_t, Term>> log_entries_;  // -> (hash, prev term)
   std::map<uint64_t, Index> marker_index_;
   std::map<NodeId, Index> removals_;  // Removed member -> index of its removal.

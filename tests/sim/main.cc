@@ -100,6 +100,9 @@ int main(int argc, char** argv) {
   app.add_option("--liveness-ms", liveness_ms, "bound on recovery after healing");
   app.add_option("--jobs", jobs, "runs in parallel");
   std::string history_file;
+  uint64_t trace_member = 0;
+  app.add_option("--trace-member", trace_member,
+                 "with --seed: print every message to or from this member, and its ticks");
   app.add_option("--history", history_file,
                  "with --seed: write the client history as JSON lines (see `ballot lincheck`)");
   CLI11_PARSE(app, argc, argv);
@@ -140,6 +143,7 @@ int main(int argc, char** argv) {
       c.safety_ms = safety_ms;
       c.liveness_ms = liveness_ms;
       c.keep_history = !history_file.empty();
+      c.trace_member = trace_member;
       work.push_back(c);
     }
   }

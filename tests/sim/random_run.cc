@@ -28,6 +28,7 @@ ClusterOptions OptionsFor(const RunConfig& config, Random& rng) {
   o.seed = rng.Fork();
   o.members = config.members;
   o.bug = config.bug;
+  o.trace_member = config.trace_member;
   o.read_mode = rng.Chance(0.3) ? consensus::ReadMode::kLease : consensus::ReadMode::kReadIndex;
   o.check_quorum = o.read_mode == consensus::ReadMode::kLease || rng.Chance(0.85);
   o.pre_vote = rng.Chance(0.85);
@@ -80,7 +81,7 @@ class RandomRun {
     keys_ = static_cast<int>(rng_.Range(2, 6));
     fault_every_ms_ = Pick<int64_t>(rng_, {20, 50, 150, 400});
     crash_mid_sync_ = Pick<double>(rng_, {0.0, 0.05, 0.2});
-    churn_ = Pick<double>(rng_, {0.0, 0.0, 0.3, 0.7});
+    churn_ = Pick<double>(rng_, {0.0, 0.3, 0.6, 0.9});
     churn_ms_ = Pick<int64_t>(rng_, {3, 10, 30});
   }
 
@@ -118,6 +119,7 @@ class RandomRun {
   int64_t churn_ms_;  // A churned leader is crashed within this many ms of its election.
   std::set<std::pair<NodeId, Term>> seen_leaders_;
   std::map<NodeId, Index> leader_commit_seen_;
+  std::set<std::pair<NodeId, Term>> first_commits_;
   struct ChurnCrash {
     int64_t at_ms;
     NodeId node;
@@ -316,11 +318,13 @@ void RandomRun::ChurnLeaders() {
   const int64_t now = cluster_.now_ms();
   for (NodeId id : cluster_.SelfBelievedLeaders()) {
     const Term term = cluster_.engine(id).soft_state().term;
-    // A leader that just advanced its commit index has not yet told its followers.
+    // A leader that just advanced its commit index has not yet told its followers; its first
+    // advance in a term is the one that decides what a new leader may commit (paper 5.4.2).
     const Index commit = cluster_.engine(id).committed_index();
     Index& seen_commit = leader_commit_seen_[id];
-    if (commit > seen_commit && seen_commit != 0 && rng_.Chance(churn_ / 10)) {
-      churn_crashes_.push_back({now, id, term});
+    if (commit > seen_commit && seen_leaders_.count({id, term}) > 0) {
+      const bool first = first_commits_.insert({id, term}).second;
+      if (rng_.Chance(first ? churn_ / 2 : churn_ / 10)) churn_crashes_.push_back({now, id, term});
     }
     seen_commit = commit;
     if (!seen_leaders_.insert({id, term}).second) continue;

@@ -771,3 +771,37 @@ TEST(RaftBugs, BrokenVariantsAreNotReachableInProductionBuilds) {
 
 }  // namespace
 }  // namespace ballot::consensus::raft::testing
+
+namespace ballot::consensus::raft::testing {
+namespace {
+
+// A candidate whose term trails a voter's learns the voter's term from the rejection, instead of
+// campaigning below it forever.
+TEST(RaftElection, StaleVoteRequestIsRejectedWithTheCurrentTerm) {
+  Cluster c(3, [](Config& cfg) {
+    cfg.pre_vote = false;
+    cfg.check_quorum = false;
+  });
+  c.Isolate(1);
+  c.Tick(1, 60);  // Member 1 campaigns alone, raising its term several times.
+  const Term high = c.engine(1).soft_state().term;
+  ASSERT_GE(high, 3u);
+  c.Heal();
+  c.Cut(2, 3);  // Member 2 hears only from 1.
+  c.ClearSent();
+  c.Tick(2, 25);  // Member 2 campaigns with a lower term; 1 must answer with its own.
+  c.Stabilize();
+  bool rejected_with_term = false;
+  for (const auto& sent : c.sent()) {
+    const Message& m = sent.message;
+    if (m.from == 1 && m.to == 2 && m.type == MessageType::kVoteResponse && m.reject &&
+        m.term >= high) {
+      rejected_with_term = true;
+    }
+  }
+  EXPECT_TRUE(rejected_with_term);
+  EXPECT_GE(c.engine(2).soft_state().term, high);
+}
+
+}  // namespace
+}  // namespace ballot::consensus::raft::testing

@@ -442,9 +442,16 @@ void Raft::StepLowerTerm(const Message& m) {
   if ((config_.check_quorum || config_.pre_vote) &&
       (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat)) {
     reply.type = MessageType::kAppendResponse;
-  } else if (m.type == MessageType::kPreVote) {
-    reply.type = MessageType::kPreVoteResponse;
+  } else if (m.type == MessageType::kPreVote || m.type == MessageType::kVote) {
+    // Paper 5.1: a stale request is rejected with our term, so the candidate catches up. Without
+    // it, a candidate whose term trails could campaign forever below the term of the one voter
+    // it needs, when that voter never sends it anything else (it counts the candidate as a
+    // learner, say, because it has not yet applied the candidate's promotion).
+    reply.type = m.type == MessageType::kVote ? MessageType::kVoteResponse
+                                              : MessageType::kPreVoteResponse;
     reply.reject = true;
+    reply.commit = log_.committed();
+    reply.log_term = log_.TermAt(reply.commit).value_or(0);
   } else {
     return;
   }
