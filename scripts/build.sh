@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds Ballot into build/ (binaries in build/bin/). Usage: scripts/build.sh [target...]
+# BUILD_DIR, BUILD_TYPE, JOBS and CMAKE_ARGS (extra configure arguments) override the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,7 @@ BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
 JOBS=${JOBS:-2}
 
 if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE"
+  # shellcheck disable=SC2086  # CMAKE_ARGS is a list of arguments.
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${CMAKE_ARGS:-}
 fi
 cmake --build "$BUILD_DIR" -j "$JOBS" ${1:+--target "$@"}
