@@ -26,7 +26,7 @@ constexpr uint64_t kStepsPerClockCheck = 1024;
 constexpr size_t kMemoBytesMax = size_t{2} << 30;
 // Upper bound on the time spent shrinking a violation to its culprits (the check's own deadline
 // also applies).
-constexpr double kShrinkSecondsMax = 5;
+constexpr double kShrinkSecondsMax = 30;
 
 // Register states and values are interned per key into small integers, so that stepping the
 // model and memoizing a state cost no string work. kAbsent is the state of a missing key.
