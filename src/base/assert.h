@@ -18,12 +18,13 @@ inline std::string_view AssertMessage(std::string_view message) { return message
 }  // namespace ballot::internal
 
 // BALLOT_ASSERT(cond) or BALLOT_ASSERT(cond, message); the message is evaluated only on failure.
-#define BALLOT_ASSERT(cond, ...)                                                          \
-  do {                                                                                    \
-    if (__builtin_expect(!(cond), 0)) {                                                   \
+#define BALLOT_ASSERT(cond, ...)                                                            \
+  do {                                                                                      \
+    if (__builtin_expect(!(cond), 0)) {                                                     \
       ::ballot::internal::AssertFail(#cond, ::ballot::internal::AssertMessage(__VA_ARGS__), \
-                                     __FILE__, __LINE__);                                 \
-    }                                                                                     \
+                                     __FILE__, __LINE__);                                   \
+    }                                                                                       \
   } while (0)
 
-#define BALLOT_UNREACHABLE(msg) ::ballot::internal::AssertFail("unreachable", msg, __FILE__, __LINE__)
+#define BALLOT_UNREACHABLE(msg) \
+  ::ballot::internal::AssertFail("unreachable", msg, __FILE__, __LINE__)

@@ -2,7 +2,6 @@
 
 #include <array>
 
-
 namespace ballot::crc32c {
 namespace {
 

@@ -6,8 +6,10 @@ namespace ballot::consensus {
 
 std::string_view EngineKindName(EngineKind kind) {
   switch (kind) {
-    case EngineKind::kRaft: return "raft";
-    case EngineKind::kMultiPaxos: return "multipaxos";
+    case EngineKind::kRaft:
+      return "raft";
+    case EngineKind::kMultiPaxos:
+      return "multipaxos";
   }
   return "unknown";
 }

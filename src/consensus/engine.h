@@ -37,15 +37,15 @@ struct Config {
   // uniformly from [election_ticks, 2 * election_ticks) each time.
   int election_ticks = 10;
   int heartbeat_ticks = 1;
-  bool pre_vote = true;     // Thesis 9.6.
-  bool check_quorum = true; // A leader steps down after an election timeout without a quorum.
+  bool pre_vote = true;      // Thesis 9.6.
+  bool check_quorum = true;  // A leader steps down after an election timeout without a quorum.
   ReadMode read_mode = ReadMode::kReadIndex;
   // Lease reads: the lease is election_ticks - lease_drift_ticks after the quorum round that
   // started it, so that followers whose clocks run faster (by up to this bound) cannot elect a new
   // leader while the old one still serves reads. Must be >= 1 and < election_ticks.
   int lease_drift_ticks = 2;
-  uint64_t max_message_bytes = 1 << 20;  // Bytes of entries in one append, at least one entry.
-  int max_inflight_messages = 64;        // Unacknowledged appends to one follower.
+  uint64_t max_message_bytes = 1 << 20;       // Bytes of entries in one append, at least one entry.
+  int max_inflight_messages = 64;             // Unacknowledged appends to one follower.
   uint64_t max_uncommitted_bytes = 64 << 20;  // Proposals beyond this are refused.
   uint64_t snapshot_chunk_bytes = 256 << 10;  // Bytes of snapshot data in one message.
   // The index the host's state machine has applied (it restarts from there); 0 for a fresh member.

@@ -26,7 +26,8 @@ bool ConfChange::Decode(std::string_view data, ConfChange* out) {
   const auto type = static_cast<uint8_t>(data[0]);
   if (type > static_cast<uint8_t>(ConfChangeType::kRemove)) return false;
   uint64_t node = 0;
-  for (int i = 0; i < 8; ++i) node |= static_cast<uint64_t>(static_cast<uint8_t>(data[1 + i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    node |= static_cast<uint64_t>(static_cast<uint8_t>(data[1 + i])) << (8 * i);
   if (node == kNoNode) return false;
   out->type = static_cast<ConfChangeType>(type);
   out->node = node;
@@ -54,26 +55,46 @@ ConfState ApplyConfChange(const ConfState& conf, const ConfChange& cc) {
 
 std::string_view MessageTypeName(MessageType type) {
   switch (type) {
-    case MessageType::kAppend: return "Append";
-    case MessageType::kAppendResponse: return "AppendResponse";
-    case MessageType::kVote: return "Vote";
-    case MessageType::kVoteResponse: return "VoteResponse";
-    case MessageType::kPreVote: return "PreVote";
-    case MessageType::kPreVoteResponse: return "PreVoteResponse";
-    case MessageType::kHeartbeat: return "Heartbeat";
-    case MessageType::kHeartbeatResponse: return "HeartbeatResponse";
-    case MessageType::kSnapshot: return "Snapshot";
-    case MessageType::kSnapshotResponse: return "SnapshotResponse";
-    case MessageType::kReadIndex: return "ReadIndex";
-    case MessageType::kReadIndexResponse: return "ReadIndexResponse";
-    case MessageType::kTimeoutNow: return "TimeoutNow";
-    case MessageType::kPrepare: return "Prepare";
-    case MessageType::kPromise: return "Promise";
-    case MessageType::kAccept: return "Accept";
-    case MessageType::kAccepted: return "Accepted";
-    case MessageType::kCommit: return "Commit";
-    case MessageType::kCatchUp: return "CatchUp";
-    case MessageType::kCatchUpResponse: return "CatchUpResponse";
+    case MessageType::kAppend:
+      return "Append";
+    case MessageType::kAppendResponse:
+      return "AppendResponse";
+    case MessageType::kVote:
+      return "Vote";
+    case MessageType::kVoteResponse:
+      return "VoteResponse";
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteResponse:
+      return "PreVoteResponse";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kHeartbeatResponse:
+      return "HeartbeatResponse";
+    case MessageType::kSnapshot:
+      return "Snapshot";
+    case MessageType::kSnapshotResponse:
+      return "SnapshotResponse";
+    case MessageType::kReadIndex:
+      return "ReadIndex";
+    case MessageType::kReadIndexResponse:
+      return "ReadIndexResponse";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
+    case MessageType::kPrepare:
+      return "Prepare";
+    case MessageType::kPromise:
+      return "Promise";
+    case MessageType::kAccept:
+      return "Accept";
+    case MessageType::kAccepted:
+      return "Accepted";
+    case MessageType::kCommit:
+      return "Commit";
+    case MessageType::kCatchUp:
+      return "CatchUp";
+    case MessageType::kCatchUpResponse:
+      return "CatchUpResponse";
   }
   return "Unknown";
 }
@@ -89,16 +110,21 @@ std::string Message::ToString() const {
   out += " " + std::to_string(from) + "->" + std::to_string(to) + " term=" + std::to_string(term) +
          " log_term=" + std::to_string(log_term) + " index=" + std::to_string(index) +
          " commit=" + std::to_string(commit) + " entries=" + std::to_string(entries.size());
-  if (reject) out += " reject hint=" + std::to_string(reject_hint) + "/" + std::to_string(reject_term);
+  if (reject)
+    out += " reject hint=" + std::to_string(reject_hint) + "/" + std::to_string(reject_term);
   return out;
 }
 
 std::string_view RoleName(Role role) {
   switch (role) {
-    case Role::kFollower: return "follower";
-    case Role::kPreCandidate: return "pre-candidate";
-    case Role::kCandidate: return "candidate";
-    case Role::kLeader: return "leader";
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
   }
   return "unknown";
 }

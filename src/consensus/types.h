@@ -89,19 +89,19 @@ struct Snapshot {
 
 enum class MessageType : uint8_t {
   // Raft.
-  kAppend = 0,            // Leader -> follower: entries after (log_term, index).
-  kAppendResponse = 1,    // index = last matching index, or reject with hint.
-  kVote = 2,              // Candidate -> voter: index/log_term describe the candidate's last entry.
+  kAppend = 0,          // Leader -> follower: entries after (log_term, index).
+  kAppendResponse = 1,  // index = last matching index, or reject with hint.
+  kVote = 2,            // Candidate -> voter: index/log_term describe the candidate's last entry.
   kVoteResponse = 3,
-  kPreVote = 4,           // As kVote, for the pre-vote phase (term = the term it would campaign in).
+  kPreVote = 4,  // As kVote, for the pre-vote phase (term = the term it would campaign in).
   kPreVoteResponse = 5,
-  kHeartbeat = 6,         // Leader -> follower: commit = min(leader commit, follower match).
+  kHeartbeat = 6,  // Leader -> follower: commit = min(leader commit, follower match).
   kHeartbeatResponse = 7,
   kSnapshot = 8,          // Leader -> follower: one chunk of a snapshot (see snapshot_* fields).
   kSnapshotResponse = 9,  // index = bytes received so far (or reject).
   kReadIndex = 10,        // Follower -> leader: forward a read index request (context).
   kReadIndexResponse = 11,
-  kTimeoutNow = 12,       // Leadership transfer: campaign at once, skipping pre-vote.
+  kTimeoutNow = 12,  // Leadership transfer: campaign at once, skipping pre-vote.
   // Multi-Paxos (the Paxos engine's own meaning of the shared fields).
   kPrepare = 32,
   kPromise = 33,
@@ -126,9 +126,9 @@ struct Message {
   Index commit = 0;
   std::vector<Entry> entries;
   bool reject = false;
-  Index reject_hint = 0;    // Raft fast backtracking: the follower's conflict index.
-  Term reject_term = 0;     // Raft fast backtracking: the follower's term at the conflict index.
-  std::string context;      // Read index request id; campaign reason.
+  Index reject_hint = 0;  // Raft fast backtracking: the follower's conflict index.
+  Term reject_term = 0;   // Raft fast backtracking: the follower's term at the conflict index.
+  std::string context;    // Read index request id; campaign reason.
   // Snapshot transfer (kSnapshot): meta, the byte offset of `snapshot_chunk`, and whether it ends.
   SnapshotMeta snapshot_meta;
   uint64_t snapshot_offset = 0;

@@ -1,8 +1,8 @@
 #include "cluster.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <utility>
 
 namespace ballot::sim {
@@ -35,8 +35,8 @@ struct Cluster::Node {
   Term last_term = 0;
   Index last_commit = 0;
 
-  std::map<uint64_t, int> waiting_writes;     // op id -> client
-  std::map<std::string, int> waiting_reads;   // read context -> client
+  std::map<uint64_t, int> waiting_writes;    // op id -> client
+  std::map<std::string, int> waiting_reads;  // read context -> client
   struct ReadyRead {
     Index index;
     int client;
@@ -408,8 +408,8 @@ void Cluster::ApplyOne(Node& n, const Entry& e) {
       return;
     }
     Trace("member " + std::to_string(n.id) + " applies conf change type " +
-          std::to_string(static_cast<int>(cc.type)) + " node " + std::to_string(cc.node) +
-          " at " + std::to_string(e.index));
+          std::to_string(static_cast<int>(cc.type)) + " node " + std::to_string(cc.node) + " at " +
+          std::to_string(e.index));
     if (cc.type == ConfChangeType::kRemove) removals_.emplace(cc.node, e.index);
     return;
   }

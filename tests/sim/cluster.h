@@ -1,6 +1,7 @@
 // A whole Ballot cluster in one process, driven by one seed: members (engine + durable storage +
 // state machine), the simulated network, clients with a recorded history, a fault injector, and
-// the invariant checkers. Both the random runs of ballot-sim and the scripted scenario tests use it.
+// the invariant checkers. Both the random runs of ballot-sim and the scripted scenario tests use
+// it.
 //
 // Time advances in steps of one millisecond. Each member ticks its engine every tick_ms of its own
 // clock, which may run fast or slow (drift). Everything random draws from generators forked from

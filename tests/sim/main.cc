@@ -5,7 +5,6 @@
 //   ballot-sim --engine raft --seed 1234 --members 3 --verbose        (replay one seed)
 //   ballot-sim --engine raft --bug commit-old-term --expect-failure   (a broken variant must fail)
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -181,8 +180,8 @@ int main(int argc, char** argv) {
         if (expect_failure && caught_seed < 0) {
           caught_seed = static_cast<int64_t>(work[i].seed);
           caught_after = i + 1;
-          std::printf("caught: bug=%s seed=%lu members=%d after %lu seeds: %s\n",
-                      bug_name.c_str(), static_cast<unsigned long>(work[i].seed), work[i].members,
+          std::printf("caught: bug=%s seed=%lu members=%d after %lu seeds: %s\n", bug_name.c_str(),
+                      static_cast<unsigned long>(work[i].seed), work[i].members,
                       static_cast<unsigned long>(caught_after),
                       r.violations.empty() ? "" : r.violations.front().substr(0, 300).c_str());
           std::printf("  replay: %s\n", ReplayCommand(work[i]).c_str());
@@ -210,10 +209,12 @@ int main(int argc, char** argv) {
   };
   std::printf("faults: %s\n", breakdown.c_str());
   std::printf("client operations: ok %lu, failed %lu, unknown %lu\n",
-              static_cast<unsigned long>(totals.ops_ok), static_cast<unsigned long>(totals.ops_failed),
+              static_cast<unsigned long>(totals.ops_ok),
+              static_cast<unsigned long>(totals.ops_failed),
               static_cast<unsigned long>(totals.ops_unknown));
-  std::printf("recovery after heal: median %ldms p99 %ldms max %ldms\n", static_cast<long>(pct(0.5)),
-              static_cast<long>(pct(0.99)), static_cast<long>(pct(1.0)));
+  std::printf("recovery after heal: median %ldms p99 %ldms max %ldms\n",
+              static_cast<long>(pct(0.5)), static_cast<long>(pct(0.99)),
+              static_cast<long>(pct(1.0)));
   std::printf(
       "ballot-sim: engine=%s members=%s runs=%lu passed=%lu failed=%lu operations_checked=%lu "
       "committed_entries=%lu faults_injected=%lu time=%.1fs\n",

@@ -11,8 +11,8 @@ namespace ballot::sim {
 namespace {
 
 using consensus::ConfChangeType;
-using consensus::Role;
 using consensus::Index;
+using consensus::Role;
 using consensus::Term;
 
 template <typename T>
@@ -63,8 +63,8 @@ std::string Describe(const ClusterOptions& o) {
                 "read_mode=%s check_quorum=%d pre_vote=%d max_msg=%lu inflight=%d chunk=%lu "
                 "snap_every=%lu keep=%lu drift=%.2f sync_max=%ldms loss=%.2f dup=%.2f "
                 "delay=1..%ldms spike=%.2f",
-                o.read_mode == consensus::ReadMode::kLease ? "lease" : "read-index",
-                o.check_quorum, o.pre_vote, static_cast<unsigned long>(o.max_message_bytes),
+                o.read_mode == consensus::ReadMode::kLease ? "lease" : "read-index", o.check_quorum,
+                o.pre_vote, static_cast<unsigned long>(o.max_message_bytes),
                 o.max_inflight_messages, static_cast<unsigned long>(o.snapshot_chunk_bytes),
                 static_cast<unsigned long>(o.snapshot_every_entries),
                 static_cast<unsigned long>(o.snapshot_keep_entries), o.clock_drift,
@@ -151,8 +151,9 @@ void RandomRun::StartOp(int client) {
   } else if (dice < 90) {
     op.kind = lincheck::OpKind::kCas;
     auto& seen = written_[op.key];
-    op.expected = seen.empty() ? "none" : seen[seen.size() - 1 - rng_.Uniform(std::min<uint64_t>(
-                                                                      seen.size(), 3))];
+    op.expected = seen.empty()
+                      ? "none"
+                      : seen[seen.size() - 1 - rng_.Uniform(std::min<uint64_t>(seen.size(), 3))];
   } else {
     op.kind = lincheck::OpKind::kDelete;
   }
@@ -228,8 +229,8 @@ void RandomRun::InjectFault() {
     const bool tear = rng_.Chance(0.5);
     cluster_.Crash(a, tear);
     Count("crash");
-    undo_.push_back({now + (rng_.Chance(0.5) ? rng_.Range(5, 100) : rng_.Range(100, 1500)),
-                     Undo::kRestart, a});
+    undo_.push_back(
+        {now + (rng_.Chance(0.5) ? rng_.Range(5, 100) : rng_.Range(100, 1500)), Undo::kRestart, a});
   } else if (dice < 30) {  // Isolate one member.
     cluster_.Isolate(a);
     Count("partition");
@@ -273,8 +274,8 @@ void RandomRun::InjectFault() {
     if (leader == consensus::kNoNode) return;
     const auto& voters = cluster_.engine(leader).conf_state().voters;
     if (voters.size() < 2) return;
-    NodeId to = *std::next(voters.begin(),
-                           static_cast<std::ptrdiff_t>(rng_.Uniform(voters.size())));
+    NodeId to =
+        *std::next(voters.begin(), static_cast<std::ptrdiff_t>(rng_.Uniform(voters.size())));
     if (to == leader) return;
     if (cluster_.engine(leader).TransferLeadership(to).ok()) Count("transfer");
   } else {  // Heal everything early.
@@ -423,9 +424,8 @@ bool RandomRun::LivenessPhase() {
            std::to_string(cluster_.engine(id).last_index()) + " stored " +
            std::to_string(cluster_.storage(id).FirstIndex()) + ".." +
            std::to_string(cluster_.storage(id).LastIndex()) +
-           (cluster_.engine(id).HasReady() ? " has-ready" : "") +
-           " [" + cluster_.DescribeHost(id) + "] conf " +
-           cluster_.engine(id).conf_state().ToString();
+           (cluster_.engine(id).HasReady() ? " has-ready" : "") + " [" + cluster_.DescribeHost(id) +
+           "] conf " + cluster_.engine(id).conf_state().ToString();
   }
   cluster_.Violation(why);
   return false;
@@ -435,9 +435,8 @@ RunResult RandomRun::Run() {
   result_.settings = "clients=" + std::to_string(clients_) + " keys=" + std::to_string(keys_) +
                      " fault_every=" + std::to_string(fault_every_ms_) + "ms" +
                      " crash_mid_sync=" + std::to_string(crash_mid_sync_) +
-                     " leader_churn=" + std::to_string(churn_) + "/" +
-                     std::to_string(churn_ms_) + "ms " +
-                     Describe(cluster_.options());
+                     " leader_churn=" + std::to_string(churn_) + "/" + std::to_string(churn_ms_) +
+                     "ms " + Describe(cluster_.options());
   SafetyPhase();
   const bool live = LivenessPhase();
   // Let operations in flight finish, then close the history.

@@ -31,10 +31,10 @@ struct RunResult {
   std::vector<std::string> violations;
   uint64_t operations_checked = 0;
   uint64_t committed_entries = 0;
-  int64_t recovery_ms = -1;  // Time from heal to a converged cluster that commits.
-  std::map<std::string, uint64_t> faults;  // Faults injected, by kind.
-  std::string settings;                    // The seed's derived settings, for a failure report.
-  std::vector<std::string> trace;          // Notable events, for a failure report.
+  int64_t recovery_ms = -1;                  // Time from heal to a converged cluster that commits.
+  std::map<std::string, uint64_t> faults;    // Faults injected, by kind.
+  std::string settings;                      // The seed's derived settings, for a failure report.
+  std::vector<std::string> trace;            // Notable events, for a failure report.
   std::vector<lincheck::Operation> history;  // When RunConfig::keep_history.
   uint64_t ops_ok = 0, ops_failed = 0, ops_unknown = 0;
 

@@ -127,8 +127,7 @@ bool RunFigure8(Bug bug) {
   });
   c.RunUntil([&] { return c.Leader() == s1; }, 3000);
   EXPECT_EQ(c.Leader(), s1);
-  c.RunUntil(
-      [&] { return c.engine(s3).TermAt(e1) == t1 && c.engine(s4).TermAt(e1) == t1; }, 1000);
+  c.RunUntil([&] { return c.engine(s3).TermAt(e1) == t1 && c.engine(s4).TermAt(e1) == t1; }, 1000);
   EXPECT_EQ(c.engine(s3).TermAt(e1), t1);
   EXPECT_EQ(c.engine(s4).TermAt(e1), t1);
   c.RunFor(50);
@@ -271,9 +270,8 @@ TEST(Scenario, ReadIndexWaitsForNewLeadersFirstCommit) {
   c.Crash(l1);
   // The new leader's appends are held back, so it cannot commit its no-op yet.
   NodeId l2 = consensus::kNoNode;
-  c.network().set_drop_filter([&](const consensus::Message& m) {
-    return m.from != l1 && m.type == MessageType::kAppend;
-  });
+  c.network().set_drop_filter(
+      [&](const consensus::Message& m) { return m.from != l1 && m.type == MessageType::kAppend; });
   c.RunUntil(
       [&] {
         l2 = c.Leader();

@@ -447,8 +447,8 @@ void Raft::StepLowerTerm(const Message& m) {
     // it, a candidate whose term trails could campaign forever below the term of the one voter
     // it needs, when that voter never sends it anything else (it counts the candidate as a
     // learner, say, because it has not yet applied the candidate's promotion).
-    reply.type = m.type == MessageType::kVote ? MessageType::kVoteResponse
-                                              : MessageType::kPreVoteResponse;
+    reply.type =
+        m.type == MessageType::kVote ? MessageType::kVoteResponse : MessageType::kPreVoteResponse;
     reply.reject = true;
     reply.commit = log_.committed();
     reply.log_term = log_.TermAt(reply.commit).value_or(0);
