@@ -12,7 +12,7 @@ bugs=(commit-old-term vote-before-persist read-without-quorum append-without-log
 failed=0
 for bug in "${bugs[@]}"; do
   if out=$(build/bin/ballot-sim --engine "$engine" --bug "$bug" --expect-failure \
-             --seeds "$max_seeds" --members 3,5 --jobs 2 2>&1); then
+             --seeds "$max_seeds" --members 3,5 --jobs 1 2>&1); then
     echo "$out" | grep '^caught:' || true
   else
     echo "$out" | tail -n 3
