@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 
-if [[ -x build/bin/ballot ]] && build/bin/ballot dev --help >/dev/null 2>&1; then
+if build/bin/ballot --help 2>/dev/null | grep -qE '^ +dev( |$)'; then
   exec build/bin/ballot dev "$@"
 fi
 
