@@ -292,6 +292,7 @@ void Raft::RequestVotes(MessageType type, Term term, bool transfer) {
 }
 
 void Raft::OnElectionWon() {
+  BALLOT_ASSERT(conf_.voters.count(config_.id) > 0, "only a voter wins an election");
   if (role_ == Role::kPreCandidate) {
     Elect(/*transfer=*/false);  // Pre-vote won: now the real election.
     return;
@@ -617,6 +618,12 @@ void Raft::ApplyConfEntry(const Entry& entry) {
   ConfChange cc;
   if (!ConfChange::Decode(entry.data, &cc)) return;  // Not ours to judge: nothing to apply.
   conf_ = ApplyConfChange(conf_, cc);
+  if (role_ == Role::kPreCandidate || role_ == Role::kCandidate) {
+    // The votes being counted were asked under the old configuration: a campaign that outlives a
+    // change of the voters is abandoned (and one of a member no longer voting must not win).
+    BecomeFollower(term_, kNoNode);
+    return;
+  }
   if (role_ != Role::kLeader) return;
   if (conf_.voters.count(config_.id) == 0) {
     HandOffAfterRemoval();
