@@ -775,6 +775,19 @@ TEST(RaftBugs, BrokenVariantsAreNotReachableInProductionBuilds) {
 namespace ballot::consensus::raft::testing {
 namespace {
 
+// An isolated leader that a host keeps asking to transfer leadership still steps down by
+// check-quorum: a repeated request must not restart the transfer's (and the quorum check's) timer.
+TEST(RaftTransfer, RepeatedRequestsDoNotPostponeCheckQuorum) {
+  Cluster c(3);
+  c.Elect(1);
+  c.Isolate(1);
+  for (int tick = 0; tick < 40 && c.engine(1).soft_state().role == Role::kLeader; ++tick) {
+    (void)c.engine(1).TransferLeadership(2);
+    c.Tick(1);
+  }
+  EXPECT_NE(c.engine(1).soft_state().role, Role::kLeader);
+}
+
 // A candidate whose term trails a voter's learns the voter's term from the rejection, instead of
 // campaigning below it forever.
 TEST(RaftElection, StaleVoteRequestIsRejectedWithTheCurrentTerm) {

@@ -95,6 +95,9 @@ Status Raft::TransferLeadership(NodeId to) {
     return Status::InvalidArgument("transfer target " + std::to_string(to) + " is not a voter");
   }
   if (to == config_.id) return Status::Ok();  // Already there.
+  // A repeated request for the transfer under way changes nothing; restarting its timer would let
+  // a host that keeps asking postpone the check-quorum step-down forever.
+  if (lead_transferee_ == to) return Status::Ok();
   lead_transferee_ = to;
   // The transfer gets one election timeout (thesis 3.10); and while the target may campaign,
   // followers' stickiness no longer protects a lease.
