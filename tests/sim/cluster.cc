@@ -74,13 +74,13 @@ Cluster::Cluster(const ClusterOptions& options) : options_(options), rng_(option
   for (int i = 0; i < options_.members; ++i) initial_conf_.voters.insert(next_node_id_ + i);
   for (int i = 0; i < options_.members; ++i) {
     NodeId id = next_node_id_++;
-    nodes_[id] = MakeNode(id, /*bootstrap=*/true);
+    nodes_[id] = MakeNode(id);
   }
 }
 
 Cluster::~Cluster() = default;
 
-std::unique_ptr<Cluster::Node> Cluster::MakeNode(NodeId id, bool bootstrap) {
+std::unique_ptr<Cluster::Node> Cluster::MakeNode(NodeId id) {
   auto n = std::make_unique<Node>();
   n->id = id;
   n->storage = std::make_unique<consensus::MemoryStorage>();
@@ -88,7 +88,6 @@ std::unique_ptr<Cluster::Node> Cluster::MakeNode(NodeId id, bool bootstrap) {
   // etcd member joining with --initial-cluster-state existing is told the cluster): replaying the
   // log's changes on top of it gives the membership at any index.
   n->storage->SetInitialConfState(initial_conf_);
-  (void)bootstrap;
   const double d = options_.clock_drift;
   n->clock_rate = 1.0 + (d > 0 ? (static_cast<double>(rng_.Uniform(2001)) / 1000.0 - 1.0) * d : 0);
   n->local_ms = static_cast<double>(rng_.Uniform(static_cast<uint64_t>(options_.tick_ms)));
@@ -558,7 +557,6 @@ void Cluster::CheckConvergence() {
 void Cluster::Crash(NodeId id, bool tear) {
   Node& n = node(id);
   if (!n.up) return;
-  ++crashes_;
   Trace("crash member " + std::to_string(id) + (tear ? " (torn write)" : ""));
   if (tear && n.pending && n.pending->MustSync()) {
     // A prefix of the unsynced write reached the disk: snapshot, entries, then hard state, the
@@ -634,7 +632,7 @@ void Cluster::HealNetwork() { network_->HealAll(); }
 
 NodeId Cluster::CreateJoiningNode() {
   NodeId id = next_node_id_++;
-  nodes_[id] = MakeNode(id, /*bootstrap=*/false);
+  nodes_[id] = MakeNode(id);
   Trace("create joining member " + std::to_string(id));
   return id;
 }

@@ -129,7 +129,6 @@ class Cluster {
   void CheckConvergence();
   uint64_t committed_entries() const { return committed_.size(); }
   const ClusterOptions& options() const { return options_; }
-  uint64_t crashes() const { return crashes_; }
   uint64_t torn_writes() const { return torn_writes_; }
 
   // The host's view of a member, for failure reports.
@@ -148,7 +147,7 @@ class Cluster {
 
   Node& node(NodeId id);
   const Node& node(NodeId id) const;
-  std::unique_ptr<Node> MakeNode(NodeId id, bool bootstrap);
+  std::unique_ptr<Node> MakeNode(NodeId id);
   void StartEngine(Node& n);
   void StepNode(Node& n);
   void TickNode(Node& n);
@@ -189,7 +188,6 @@ class Cluster {
   std::map<NodeId, Index> removals_;  // Removed member -> index of its removal.
   std::vector<std::string> violations_;
   std::vector<std::string> trace_;
-  uint64_t crashes_ = 0;
   uint64_t torn_writes_ = 0;
 };
 
