@@ -1,9 +1,11 @@
 // The contract between `ballot`'s main and its subcommands. Each subcommand lives in its own file
-// with one registration function, listed in main.cc; adding a command touches nothing else.
+// in src/cli/ with one registration function, which the file hands to AddCommand at static
+// initialization; adding a command touches nothing else.
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <vector>
 
 namespace ballot::cli {
 
@@ -28,6 +30,15 @@ struct Registration {
 };
 
 // One per command file: adds the subcommand to `app` and returns what to run if it is chosen.
-Registration RegisterLincheck(CLI::App& app);
+using RegisterFn = Registration (*)(CLI::App& app);
+
+// Makes a command part of `ballot`; `order` is its place in `ballot --help` (lower first). Call it
+// from a namespace-scope initializer in the command's file:
+//   [[maybe_unused]] const bool kRegistered = AddCommand(10, &RegisterServe);
+// Command files are compiled into the executable itself, so the initializer always runs.
+bool AddCommand(int order, RegisterFn register_fn);
+
+// Every added command, in `order`.
+std::vector<RegisterFn> Commands();
 
 }  // namespace ballot::cli

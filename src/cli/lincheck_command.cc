@@ -105,4 +105,6 @@ Registration RegisterLincheck(CLI::App& app) {
   return {sub, std::move(command)};
 }
 
+[[maybe_unused]] const bool kRegistered = AddCommand(90, &RegisterLincheck);
+
 }  // namespace ballot::cli

@@ -1,23 +1,42 @@
 // `ballot`: the one program of Ballot. main only assembles the subcommands and maps command-line
 // errors to exit codes; each subcommand's work lives in its own file (see command.h).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/logging.h"
 #include "cli/command.h"
 
+namespace ballot::cli {
 namespace {
 
-using ballot::cli::Registration;
-
-// The subcommands, in the order `ballot --help` lists them.
-constexpr Registration (*kRegistrations[])(CLI::App&) = {
-    &ballot::cli::RegisterLincheck,
-};
+std::vector<std::pair<int, RegisterFn>>& Registry() {
+  static std::vector<std::pair<int, RegisterFn>> registry;
+  return registry;
+}
 
 }  // namespace
+
+bool AddCommand(int order, RegisterFn register_fn) {
+  Registry().emplace_back(order, register_fn);
+  return true;
+}
+
+std::vector<RegisterFn> Commands() {
+  auto sorted = Registry();
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<RegisterFn> fns;
+  for (const auto& [order, fn] : sorted) fns.push_back(fn);
+  return fns;
+}
+
+}  // namespace ballot::cli
+
+using ballot::cli::Registration;
 
 int main(int argc, char** argv) {
   CLI::App app("Ballot: a coordination service (replicated key-value store with leases).",
@@ -30,7 +49,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   std::vector<Registration> commands;
-  for (auto* registration : kRegistrations) commands.push_back(registration(app));
+  for (auto* registration : ballot::cli::Commands()) commands.push_back(registration(app));
 
   try {
     app.parse(argc, argv);
