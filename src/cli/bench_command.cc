@@ -14,10 +14,13 @@ namespace {
 class BenchCommand : public Command {
  public:
   void AddOptions(CLI::App& sub) {
+    // A later flag overrides an earlier one, so scripts can append to a common set of flags.
+    sub.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     sub.add_option("WORKLOAD", workload_, "put | range | txn | lock | watch | lease-keepalive")
         ->required();
     sub.add_option("--endpoints", options_.endpoints, "Comma-separated host:port list")
         ->delimiter(',')
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->capture_default_str();
     sub.add_option("--clients", options_.clients, "Concurrent requests (or streams)")
         ->capture_default_str();
