@@ -49,8 +49,10 @@ RESULTS=${OUT:-$WORK/results.jsonl}
 : >"$RESULTS"
 PIDS=()
 
+BENCH_PID=""
 stop_cluster() {
   local pid
+  if [[ -n "$BENCH_PID" ]]; then kill "$BENCH_PID" 2>/dev/null || true; fi
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   PIDS=()
@@ -153,26 +155,34 @@ WORKLOADS=(
 )
 
 run_workloads() {
-  local system=$1 rep=$2 entry name flags cpu_before cpu_after out
+  local system=$1 rep=$2 entry name flags cpu_before cpu_after out started
   for entry in "${WORKLOADS[@]}"; do
+    started=$SECONDS
     name=${entry%%|*}
     flags=${entry#*|}
     cpu_before=$(cluster_cpu_s)
+    # In the background so that a signal interrupts `wait` and the trap runs at once.
     # shellcheck disable=SC2086  # flags is a list of arguments
-    if ! out=$(timeout $((${DURATION%.*} + 120)) "$BALLOT" bench $flags \
-        --endpoints "$ENDPOINTS" --duration "$DURATION" --threads 2 --json 2>&1); then
-      echo "compare: $system $name failed: $out" >&2
+    timeout $((${DURATION%.*} + 120)) "$BALLOT" bench $flags --endpoints "$ENDPOINTS" \
+      --duration "$DURATION" --threads 2 --json >"$WORK/bench.out" 2>&1 &
+    BENCH_PID=$!
+    if wait "$BENCH_PID"; then
+      out=$(<"$WORK/bench.out")
+    else
+      echo "compare: $system $name failed: $(<"$WORK/bench.out")" >&2
       out='{"throughput":null,"ok":0,"errors":null,"latency_ms":{}}'
     fi
+    BENCH_PID=""
     cpu_after=$(cluster_cpu_s)
     jq -c --arg system "$system" --arg workload "$name" --argjson rep "$rep" \
       --argjson cpu "$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN{printf "%.2f", b-a}')" \
       '{system: $system, rep: $rep, workload: $workload, cpu_s: $cpu, bench: .}' \
       <<<"$out" >>"$RESULTS"
-    printf '  %-18s %-24s %10.1f ops/s  p50 %8.3f ms  p99 %8.3f ms  errors %s  cpu %s s\n' \
+    printf '  %-18s %-24s %10.1f ops/s  p50 %8.3f ms  p99 %8.3f ms  errors %s  cpu %s s  (%d s)\n' \
       "$system" "$name" "$(jq '.throughput // 0' <<<"$out")" \
       "$(jq '.latency_ms.p50 // 0' <<<"$out")" "$(jq '.latency_ms.p99 // 0' <<<"$out")" \
-      "$(jq '.errors' <<<"$out")" "$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN{print b-a}')"
+      "$(jq '.errors' <<<"$out")" "$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN{print b-a}')" \
+      $((SECONDS - started))
   done
   jq -nc --arg system "$system" --argjson rep "$rep" --argjson rss "$(cluster_peak_rss_mib)" \
     '{system: $system, rep: $rep, peak_rss_mib: $rss}' >>"$RESULTS"
@@ -185,7 +195,7 @@ for rep in $(seq "$REPS"); do
       echo "  $system: n/a ($BALLOT serve does not exist yet)" >&2
       continue
     fi
-    echo "rep $rep: $system" >&2
+    echo "rep $rep: $system (starting at ${SECONDS} s)" >&2
     if start_cluster "$system" "$rep"; then
       run_workloads "$system" "$rep"
     fi
@@ -193,35 +203,40 @@ for rep in $(seq "$REPS"); do
   done
 done
 
-# The table: medians over the repetitions, and Ballot/etcd ratios.
-median() { sort -g | awk '{v[NR]=$1} END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2 }'; }
-figure() {  # figure SYSTEM WORKLOAD JQ_PATH
-  jq -r --arg s "$1" --arg w "$2" \
-    "select(.system == \$s and .workload == \$w) | $3 | select(. != null)" "$RESULTS" | median
-}
-rss() { jq -r --arg s "$1" 'select(.system == $s and .peak_rss_mib != null) | .peak_rss_mib' \
-  "$RESULTS" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
-# Throughput without decimals, milliseconds and seconds with two or three significant places.
-fmt() { awk -v v="$1" 'BEGIN { if (v == "n/a") print v; else if (v >= 100) printf "%.0f", v; else if (v >= 1) printf "%.2f", v; else printf "%.3f", v }'; }
-
+# The table: medians over the repetitions, and Ballot/etcd ratios (one jq pass, one awk pass).
+workload_names=$(for entry in "${WORKLOADS[@]}"; do echo "${entry%%|*}"; done | jq -R . | jq -sc .)
 echo
-printf '%-24s %-10s %12s %12s %7s %12s %7s\n' workload figure etcd ballot-raft ratio \
-  ballot-paxos ratio
-for entry in "${WORKLOADS[@]}"; do
-  name=${entry%%|*}
-  for metric in "ops/s|.bench.throughput" "p50 ms|.bench.latency_ms.p50" \
-      "p90 ms|.bench.latency_ms.p90" "p99 ms|.bench.latency_ms.p99" \
-      "p99.9 ms|.bench.latency_ms.\"p99.9\"" "max ms|.bench.latency_ms.max" \
-      "errors|.bench.errors" "cpu s|.cpu_s"; do
-    label=${metric%%|*}
-    e=$(figure etcd "$name" "${metric#*|}")
-    r=$(figure ballot-raft "$name" "${metric#*|}")
-    p=$(figure ballot-multipaxos "$name" "${metric#*|}")
-    printf '%-24s %-10s %12s %12s %7s %12s %7s\n' "$name" "$label" "$(fmt "$e")" "$(fmt "$r")" \
-      "$(ratio "$r" "$e")" "$(fmt "$p")" "$(ratio "$p" "$e")"
-  done
-done
-e=$(rss etcd); r=$(rss ballot-raft); p=$(rss ballot-multipaxos)
-printf '%-24s %-10s %12s %12s %7s %12s %7s\n' "(all)" "peak MiB" "$e" "$r" "$(ratio "$r" "$e")" \
-  "$p" "$(ratio "$p" "$e")"
+jq -rs --argjson workloads "$workload_names" '
+  def median: sort | if length == 0 then null
+    elif length % 2 == 1 then .[length / 2 | floor]
+    else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  . as $runs
+  | def fig($s; $w; f): [$runs[] | select(.system == $s and .workload == $w) | f
+                          | select(. != null)] | median;
+  ($workloads[] as $w
+   | (["ops/s", "throughput"], ["p50 ms", "p50"], ["p90 ms", "p90"],
+      ["p99 ms", "p99"], ["p99.9 ms", "p99.9"], ["max ms", "max"], ["errors", "errors"],
+      ["cpu s", "cpu"]) as [$figure, $key]
+   | [$w, $figure]
+     + [("etcd", "ballot-raft", "ballot-multipaxos") as $s
+        | if $key == "errors" then fig($s; $w; .bench.errors)
+          elif $key == "cpu" then fig($s; $w; .cpu_s)
+          elif $key == "throughput" then fig($s; $w; .bench.throughput)
+          else fig($s; $w; .bench.latency_ms[$key]) end])
+  , (["(all)", "peak MiB"]
+     + [("etcd", "ballot-raft", "ballot-multipaxos") as $s
+        | [$runs[] | select(.system == $s and .peak_rss_mib != null) | .peak_rss_mib] | median])
+  | map(if . == null then "n/a" else tostring end) | @tsv' "$RESULTS" |
+awk -F'\t' '
+  function fmt(v) {
+    if (v == "n/a") return v
+    if (v == int(v)) return sprintf("%d", v)
+    if (v >= 100) return sprintf("%.0f", v)
+    if (v >= 1) return sprintf("%.2f", v)
+    return sprintf("%.3f", v)
+  }
+  function ratio(a, b) { return (a == "n/a" || b == "n/a" || b == 0) ? "n/a" : sprintf("%.2f", a / b) }
+  BEGIN { printf "%-24s %-10s %12s %12s %7s %12s %7s\n", "workload", "figure", "etcd",
+          "ballot-raft", "ratio", "ballot-paxos", "ratio" }
+  { printf "%-24s %-10s %12s %12s %7s %12s %7s\n", $1, $2, fmt($3), fmt($4), ratio($4, $3),
+           fmt($5), ratio($5, $3) }'
