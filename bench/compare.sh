@@ -13,8 +13,9 @@
 # members listen for clients on 23<s><m> and for peers on 24<s><m> (s: system 1..3, m: member
 # 1..3). Each repetition starts a fresh cluster per system, in turn (etcd, ballot-raft,
 # ballot-multipaxos), so a slow period of the machine does not hit one system only. CPU time
-# (user+system, summed over the members, per workload) and peak RSS (VmHWM, the largest member)
-# come from /proc. Every process started here is stopped on exit, also on Ctrl-C.
+# (user+system, summed over the members, over the whole `ballot bench` run including its setup)
+# and peak RSS (VmHWM, the largest member) come from /proc, with the machine's load average.
+# Every process started here is stopped on exit, also on Ctrl-C.
 #
 # `ballot serve` takes etcd's flags plus --engine raft|multipaxos. Until it exists, Ballot's
 # columns print n/a.
@@ -150,14 +151,16 @@ WORKLOADS=(
   "range-serializable-500|range --serializable --clients 500 --conns 50 --key-space 1000"
   "put-sequential-1|put --clients 1 --conns 1 --sequential-keys"
   "lock-cycles|lock --clients 32 --conns 8 --locks 8"
-  "watch-latency|watch --watchers 100 --clients 4 --conns 4 --rate 500"
+  "watch-latency|watch --watchers 100 --clients 8 --conns 4 --rate 100"
   "lease-keepalive|lease-keepalive --leases 1000 --clients 100 --conns 10"
 )
 
 run_workloads() {
-  local system=$1 rep=$2 entry name flags cpu_before cpu_after out started
+  local system=$1 rep=$2 entry name flags cpu_before cpu_after out started load
   for entry in "${WORKLOADS[@]}"; do
     started=$SECONDS
+    # The machine's 1-minute load average: figures taken under other load are not comparable.
+    load=$(cut -d' ' -f1 /proc/loadavg)
     name=${entry%%|*}
     flags=${entry#*|}
     cpu_before=$(cluster_cpu_s)
@@ -174,15 +177,15 @@ run_workloads() {
     fi
     BENCH_PID=""
     cpu_after=$(cluster_cpu_s)
-    jq -c --arg system "$system" --arg workload "$name" --argjson rep "$rep" \
+    jq -c --arg system "$system" --arg workload "$name" --argjson rep "$rep" --argjson load "$load" \
       --argjson cpu "$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN{printf "%.2f", b-a}')" \
-      '{system: $system, rep: $rep, workload: $workload, cpu_s: $cpu, bench: .}' \
+      '{system: $system, rep: $rep, workload: $workload, cpu_s: $cpu, load1: $load, bench: .}' \
       <<<"$out" >>"$RESULTS"
-    printf '  %-18s %-24s %10.1f ops/s  p50 %8.3f ms  p99 %8.3f ms  errors %s  cpu %s s  (%d s)\n' \
+    printf '  %-18s %-24s %10.1f ops/s  p50 %8.3f ms  p99 %8.3f ms  errors %s  cpu %s s  (%d s, load %s)\n' \
       "$system" "$name" "$(jq '.throughput // 0' <<<"$out")" \
       "$(jq '.latency_ms.p50 // 0' <<<"$out")" "$(jq '.latency_ms.p99 // 0' <<<"$out")" \
       "$(jq '.errors' <<<"$out")" "$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN{print b-a}')" \
-      $((SECONDS - started))
+      $((SECONDS - started)) "$load"
   done
   jq -nc --arg system "$system" --argjson rep "$rep" --argjson rss "$(cluster_peak_rss_mib)" \
     '{system: $system, rep: $rep, peak_rss_mib: $rss}' >>"$RESULTS"
@@ -216,11 +219,12 @@ jq -rs --argjson workloads "$workload_names" '
   ($workloads[] as $w
    | (["ops/s", "throughput"], ["p50 ms", "p50"], ["p90 ms", "p90"],
       ["p99 ms", "p99"], ["p99.9 ms", "p99.9"], ["max ms", "max"], ["errors", "errors"],
-      ["cpu s", "cpu"]) as [$figure, $key]
+      ["cpu s", "cpu"], ["load 1m", "load"]) as [$figure, $key]
    | [$w, $figure]
      + [("etcd", "ballot-raft", "ballot-multipaxos") as $s
         | if $key == "errors" then fig($s; $w; .bench.errors)
           elif $key == "cpu" then fig($s; $w; .cpu_s)
+          elif $key == "load" then fig($s; $w; .load1)
           elif $key == "throughput" then fig($s; $w; .bench.throughput)
           else fig($s; $w; .bench.latency_ms[$key]) end])
   , (["(all)", "peak MiB"]
