@@ -90,6 +90,9 @@ Status Validate(Options& options) {
     return OutOfRange("--rate", "a non-negative number of requests per second");
   }
   if (options.timeout_ms == 0) return OutOfRange("--timeout-ms", "a positive number");
+  if (options.connect_timeout_ms == 0) {
+    return OutOfRange("--connect-timeout-ms", "a positive number");
+  }
   if (options.key_size == 0 || options.key_size > kKeySizeMax) {
     return OutOfRange("--key-size", "1.." + std::to_string(kKeySizeMax) + " bytes");
   }

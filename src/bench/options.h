@@ -40,6 +40,7 @@ struct Options {
   double duration_s = 0;         // how long to run; 0 with total 0: 10 s
   double rate = 0;               // requests per second over all clients; 0: as fast as possible
   uint32_t timeout_ms = 10'000;  // per-request deadline (lock waits are bounded by the run instead)
+  uint32_t connect_timeout_ms = 5'000;  // every channel must connect within this
 
   // Keys and values (put, range, txn, watch).
   uint32_t key_size = 256;

@@ -29,7 +29,6 @@ constexpr auto kTick = 20ms;
 constexpr auto kDrainGrace = 2s;
 // Watch: how long to wait for the last puts' events after the last put completed.
 constexpr auto kWatchDrainMax = 3s;
-constexpr auto kConnectTimeout = 5s;
 constexpr auto kWatchersReadyTimeout = 20s;
 constexpr size_t kErrorSamplesMax = 5;
 constexpr int kSetupThreads = 32;
@@ -648,8 +647,10 @@ Result<Channels> Connect(const Options& options) {
     args.SetMaxReceiveMessageSize(-1);
     const std::string& endpoint = options.endpoints[i % options.endpoints.size()];
     auto channel = grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
-    if (!channel->WaitForConnected(std::chrono::system_clock::now() + kConnectTimeout)) {
-      return Status::Unavailable("cannot connect to " + endpoint + " within 5 s");
+    if (!channel->WaitForConnected(std::chrono::system_clock::now() +
+                                   std::chrono::milliseconds(options.connect_timeout_ms))) {
+      return Status::Unavailable("cannot connect to " + endpoint + " within " +
+                                 std::to_string(options.connect_timeout_ms) + " ms");
     }
     channels.push_back(std::move(channel));
   }

@@ -34,6 +34,9 @@ class BenchCommand : public Command {
         ->capture_default_str();
     sub.add_option("--timeout-ms", options_.timeout_ms, "Per-request deadline")
         ->capture_default_str();
+    sub.add_option("--connect-timeout-ms", options_.connect_timeout_ms,
+                   "Give up if a connection is not up within this")
+        ->capture_default_str();
     sub.add_option("--key-size", options_.key_size, "Key size in bytes")->capture_default_str();
     sub.add_option("--value-size", options_.value_size, "Value size in bytes")
         ->capture_default_str();

@@ -50,6 +50,8 @@ TEST(BenchOptions, RejectsOutOfRangeFlagsNamingThem) {
   EXPECT_NE(with([](Options& o) { o.locks = 0; }).find("--locks"), std::string::npos);
   EXPECT_NE(with([](Options& o) { o.lease_ttl_s = 0; }).find("--lease-ttl"), std::string::npos);
   EXPECT_NE(with([](Options& o) { o.watchers = 0; }).find("--watchers"), std::string::npos);
+  EXPECT_NE(with([](Options& o) { o.connect_timeout_ms = 0; }).find("--connect-timeout-ms"),
+            std::string::npos);
   // 10 bytes cannot hold "bench/" and 10000 distinct indexes.
   EXPECT_NE(with([](Options& o) { o.key_size = 8; }).find("cannot hold"), std::string::npos);
 }
