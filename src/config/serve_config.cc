@@ -157,10 +157,11 @@ void AddServeFlags(CLI::App& app, ServeConfig& config) {
                  "Path to a YAML file with the settings (etcd's keys); when given, every other "
                  "flag and environment variable is ignored, as in etcd");
   app.footer(
-      "Settings come from --config-file (or ETCD_CONFIG_FILE) alone when a file is named; "
-      "otherwise from the flags, then from environment variables for the flags not given "
+      "Settings come from --config-file (or ETCD_CONFIG_FILE) alone when a file is named, as in "
+      "etcd; otherwise from the flags, then from environment variables for the flags not given "
       "(ETCD_<FLAG> for etcd's flags, e.g. ETCD_INITIAL_CLUSTER; BALLOT_<FLAG> for Ballot's own: "
       "BALLOT_ENGINE, BALLOT_LEASE_READS, BALLOT_LEASE_READS_CLOCK_DRIFT_MS), then the defaults. "
+      "A variable for a flag that is also given is an error, as in etcd. "
       "See docs/configuration.md.");
 }
 
@@ -174,10 +175,10 @@ Status ApplyEnvironment(const Environment& env, ServeConfig& config,
     if (it == env.end()) continue;
     const std::string name(setting.name);
     if (config.explicitly_set.count(name) != 0) {
-      if (warnings != nullptr) {
-        warnings->push_back("environment variable " + key + " is shadowed by flag --" + name);
-      }
-      continue;
+      // etcd 3.4 refuses this too (pkg/flags: a fatal error, not a warning).
+      return Status::InvalidArgument("conflicting environment variable " + key +
+                                     " is shadowed by corresponding command-line flag --" + name +
+                                     " (either unset environment variable or disable flag)");
     }
     Status status = internal::SetFromText(setting, it->second, config);
     if (!status.ok()) {
@@ -228,6 +229,8 @@ Result<ServeConfig> Finalize(const CLI::App& app, ServeConfig config, const Envi
 Result<ServeConfig> Resolve(ServeConfig config) {
   if (config.name.empty()) return FlagError("name", "must not be empty");
   if (config.data_dir.empty()) config.data_dir = config.name + ".etcd";
+  // etcdserver.NewServer: "updated snapshot count to default".
+  if (config.snapshot_count == 0) config.snapshot_count = kDefaultSnapshotCount;
   RETURN_IF_ERROR(ParseEnums(config));
   RETURN_IF_ERROR(ParseAllUrls(config));
   ServeConfig::Parsed& p = config.parsed;
@@ -315,7 +318,6 @@ Status Validate(const ServeConfig& config) {
                                             JoinUrls(p.initial_advertise_peer_urls) +
                                             "; they must list the same URLs");
   }
-  if (config.snapshot_count == 0) return FlagError("snapshot-count", "must be > 0");
   if (config.quota_backend_bytes < 0) {
     return FlagError("quota-backend-bytes", "must be >= 0 (0 means the default, 2 GiB)");
   }
