@@ -172,6 +172,21 @@ void Lessor::Detach(const std::string& key, LeaseId id) {
   it->second.keys.erase(key);
 }
 
+Status Lessor::ApplyEvents(std::span<const mvcc::Event> events) {
+  Status first_error;
+  for (const mvcc::Event& e : events) {
+    const std::string& key = e.kv.key;
+    const LeaseId previous = e.prev_kv ? e.prev_kv->lease : kNoLease;
+    if (e.type == mvcc::EventType::kDelete || e.kv.lease == kNoLease) {
+      if (previous != kNoLease) Detach(key, previous);
+      continue;
+    }
+    Status status = Attach(key, e.kv.lease);
+    if (!status.ok() && first_error.ok()) first_error = std::move(status);
+  }
+  return first_error;
+}
+
 Result<LeaseRecord> Lessor::Checkpoint(LeaseId id, int64_t remaining_ttl_s) {
   std::lock_guard lock(mu_);
   auto it = leases_.find(id);

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -118,6 +119,13 @@ class Lessor {
   // moves). Detach is a no-op unless `key` is attached to `id`.
   Status Attach(const std::string& key, LeaseId id);
   void Detach(const std::string& key, LeaseId id);
+
+  // The bookkeeping of one applied revision, from its events: a put with lease L attaches the key
+  // to L (a put without a lease detaches it from the lease of its prev_kv), a delete detaches it.
+  // The member checks that every lease named by a put exists before it applies the put (etcd
+  // answers "requested lease not found"); if one does not, the others are still applied and the
+  // first such error is returned.
+  Status ApplyEvents(std::span<const mvcc::Event> events);
 
   // Records a checkpointed remaining TTL (0 clears it); returns the record to persist, or
   // LeaseNotFound (a checkpoint may race a revocation; the member ignores that error).

@@ -1,6 +1,7 @@
 // The lessor: grants, revocation, attachment, expiry on the primary only, promotion, checkpoints.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -71,6 +72,47 @@ TEST(LeaseLessorTest, AttachMovesAKeyAndDetachNeedsTheRightLease) {
   EXPECT_FALSE(lessor.LeaseOfKey("k").has_value());
   EXPECT_TRUE(lessor.TimeToLive(2, 0, true)->keys.empty());
   EXPECT_EQ(*lessor.Revoke(2), std::vector<std::string>());
+}
+
+mvcc::Event PutEvent(const std::string& key, LeaseId lease, std::optional<LeaseId> prev) {
+  mvcc::Event e;
+  e.kv.key = key;
+  e.kv.lease = lease;
+  if (prev) {
+    e.prev_kv = mvcc::KeyValue{};
+    e.prev_kv->key = key;
+    e.prev_kv->lease = *prev;
+  }
+  return e;
+}
+
+TEST(LeaseLessorTest, ApplyEventsFollowsPutsAndDeletes) {
+  Lessor lessor(Options());
+  ASSERT_TRUE(lessor.Grant(1, 10, 0).ok());
+  ASSERT_TRUE(lessor.Grant(2, 10, 0).ok());
+  std::vector<mvcc::Event> revision = {PutEvent("a", 1, std::nullopt), PutEvent("b", 1, {}),
+                                       PutEvent("c", 2, std::nullopt)};
+  ASSERT_TRUE(lessor.ApplyEvents(revision).ok());
+  EXPECT_EQ(lessor.LeaseOfKey("a"), 1);
+  // b is put again without a lease; c moves to lease 1; a is deleted.
+  mvcc::Event del;
+  del.type = mvcc::EventType::kDelete;
+  del.kv.key = "a";
+  del.prev_kv = mvcc::KeyValue{};
+  del.prev_kv->lease = 1;
+  revision = {PutEvent("b", 0, 1), PutEvent("c", 1, 2), del};
+  ASSERT_TRUE(lessor.ApplyEvents(revision).ok());
+  EXPECT_FALSE(lessor.LeaseOfKey("a").has_value());
+  EXPECT_FALSE(lessor.LeaseOfKey("b").has_value());
+  EXPECT_EQ(lessor.LeaseOfKey("c"), 1);
+  EXPECT_EQ(*lessor.Revoke(1), (std::vector<std::string>{"c"}));
+  EXPECT_EQ(*lessor.Revoke(2), std::vector<std::string>());
+  // A put naming a lease that does not exist: the error, and the other events still count.
+  ASSERT_TRUE(lessor.Grant(3, 10, 0).ok());
+  revision = {PutEvent("x", 99, std::nullopt), PutEvent("y", 3, std::nullopt)};
+  EXPECT_TRUE(lessor.ApplyEvents(revision).IsNotFound());
+  EXPECT_EQ(lessor.LeaseOfKey("y"), 3);
+  EXPECT_FALSE(lessor.LeaseOfKey("x").has_value());
 }
 
 TEST(LeaseLessorTest, OnlyThePrimaryRenewsAndAnswersTimeToLive) {
