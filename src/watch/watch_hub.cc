@@ -354,6 +354,17 @@ void WatchHub::RemoveWatcher(Watcher& watcher) {
   stream.watchers.erase(watcher.id);  // Destroys the watcher.
 }
 
+void WatchHub::CancelWithReason(Watcher& watcher, std::string reason) {
+  WatchResponse response;
+  response.header_revision = current_revision_;
+  response.watch_id = watcher.id;
+  response.canceled = true;
+  response.cancel_reason = std::move(reason);
+  Stream& stream = *watcher.stream;
+  RemoveWatcher(watcher);
+  Enqueue(stream, std::move(response), nullptr);
+}
+
 void WatchHub::CancelCompacted(Watcher& watcher, Revision compact_revision) {
   WatchResponse response;
   response.header_revision = current_revision_;
@@ -478,8 +489,13 @@ void WatchHub::FinishCatchup(const CatchupJob& job, Result<std::vector<Event>> r
   // starts again from the watcher's position.
   if (w.synced || w.next_revision != job.from) return;
   if (!result.ok()) {
-    if (result.status().IsOutOfRange()) CancelCompacted(w, std::max(compact_revision, job.from));
-    // Any other error: the watcher stays unsynced and the next round tries again.
+    if (result.status().IsOutOfRange()) {
+      CancelCompacted(w, std::max(compact_revision, job.from));
+    } else {
+      // The history cannot be read: cancel with the reason rather than retry forever; the client
+      // sees why and may watch again from its last revision + 1.
+      CancelWithReason(w, "watch: reading history failed: " + result.status().ToString());
+    }
     return;
   }
   std::vector<Event> events = std::move(result).value();

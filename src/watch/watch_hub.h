@@ -187,6 +187,7 @@ class WatchHub {
   void MakeSynced(Watcher& watcher) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CancelCompacted(Watcher& watcher, Revision compact_revision)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CancelWithReason(Watcher& watcher, std::string reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveWatcher(Watcher& watcher) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unindex(Watcher& watcher) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishCatchup(const CatchupJob& job, Result<std::vector<Event>> events,
