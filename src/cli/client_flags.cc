@@ -28,6 +28,15 @@ Result<std::unique_ptr<client::Client>> ClientFlags::Connect() const {
   return client::Client::Create(std::move(options));
 }
 
+Result<uint64_t> ParseHexId(const std::string& hex, std::string_view what) {
+  if (hex.empty() || hex.size() > 16 ||
+      hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    return Status::InvalidArgument("bad " + std::string(what) + " \"" + hex +
+                                   "\" (expected up to 16 hexadecimal digits)");
+  }
+  return std::stoull(hex, nullptr, 16);
+}
+
 int PrintError(const Status& status) {
   std::cerr << "Error: " << status.message() << "\n";
   return kExitError;

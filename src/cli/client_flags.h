@@ -26,6 +26,10 @@ struct ClientFlags {
   Result<std::unique_ptr<client::Client>> Connect() const;
 };
 
+// A lease or member ID as etcdctl prints it: up to 16 hexadecimal digits. `what` names it in the
+// error ("lease ID").
+Result<uint64_t> ParseHexId(const std::string& hex, std::string_view what);
+
 // Prints "Error: MESSAGE" to stderr, as etcdctl does (the server's own message passes through),
 // and returns the exit code for "could not answer".
 int PrintError(const Status& status);

@@ -20,14 +20,6 @@
 namespace ballot::cli {
 namespace {
 
-Result<int64_t> ParseLeaseId(const std::string& hex) {
-  if (hex.empty() || hex.size() > 16 ||
-      hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
-    return Status::InvalidArgument("bad lease ID \"" + hex + "\" (expected hexadecimal)");
-  }
-  return static_cast<int64_t>(std::stoull(hex, nullptr, 16));
-}
-
 class PutCommand : public Command {
  public:
   void AddOptions(CLI::App& sub) {
@@ -44,9 +36,9 @@ class PutCommand : public Command {
     request.set_value(value_);
     request.set_prev_kv(prev_kv_);
     if (!lease_.empty()) {
-      Result<int64_t> id = ParseLeaseId(lease_);
+      Result<uint64_t> id = ParseHexId(lease_, "lease ID");
       if (!id.ok()) return PrintError(id.status());
-      request.set_lease(*id);
+      request.set_lease(static_cast<int64_t>(*id));
     }
     auto client = flags_.Connect();
     if (!client.ok()) return PrintError(client.status());
