@@ -16,6 +16,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -125,7 +126,7 @@ class Client {
   struct Connection {
     std::string target;
     std::shared_ptr<grpc::Channel> channel;  // shared with the stubs: gRPC's ownership model
-    bool connected_once = false;
+    std::atomic<bool> connected_once{false};  // set by whichever thread dials first
     std::unique_ptr<etcdserverpb::KV::Stub> kv;
     std::unique_ptr<etcdserverpb::Lease::Stub> lease;
     std::unique_ptr<etcdserverpb::Cluster::Stub> cluster;

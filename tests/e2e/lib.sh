@@ -311,12 +311,25 @@ e2e_kill_bg() {
   if [[ $1 == KILL || $1 == 9 ]]; then wait "$2" 2>/dev/null || true; fi
 }
 
-# Prints PID and all its descendants (children first found, by parent id).
+# Prints the pids whose parent is PID, from /proc (no dependency on ps).
+e2e_children_of() {
+  local target=$1 stat line fields
+  for stat in /proc/[0-9]*/stat; do
+    { read -r line <"$stat"; } 2>/dev/null || continue
+    read -r -a fields <<<"${line##*) }" # after "pid (comm) ": state, ppid, ...
+    if [[ ${fields[1]:-} == "$target" ]]; then
+      stat=${stat#/proc/}
+      echo "${stat%/stat}"
+    fi
+  done
+}
+
+# Prints each PID and all its descendants.
 e2e_descendants() {
   local pid child
   for pid in "$@"; do
     echo "$pid"
-    for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do e2e_descendants "$child"; done
+    for child in $(e2e_children_of "$pid"); do e2e_descendants "$child"; done
   done
 }
 
