@@ -125,7 +125,7 @@ class Client {
  private:
   struct Connection {
     std::string target;
-    std::shared_ptr<grpc::Channel> channel;  // shared with the stubs: gRPC's ownership model
+    std::shared_ptr<grpc::Channel> channel;   // shared with the stubs: gRPC's ownership model
     std::atomic<bool> connected_once{false};  // set by whichever thread dials first
     std::unique_ptr<etcdserverpb::KV::Stub> kv;
     std::unique_ptr<etcdserverpb::Lease::Stub> lease;

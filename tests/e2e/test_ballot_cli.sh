@@ -80,6 +80,8 @@ e2e_wait_until 5 "ballot watch exits on SIGTERM" bash -c "! kill -0 $watch_pid"
 expect_eq "$(b 1 compact "$start_rev")" "compacted revision $start_rev" "ballot compact"
 expect_fails "get below the compaction" "required revision has been compacted" \
   b 2 get /t/a --rev $((start_rev - 1))
+expect_fails "watch below the compaction" "required revision has been compacted" \
+  b 3 watch /t/a --rev $((start_rev - 1))
 
 # --- lease ------------------------------------------------------------------------------------
 out=$(b 1 lease grant 60)
@@ -95,6 +97,19 @@ expect_eq "$(e2e_ctl 1 get /l/a)" "" "revoking deleted the key"
 expect_eq "$(b 1 lease timetolive "$id")" "lease $id already expired" "timetolive after revoke"
 expect_fails "revoke twice" "Error: etcdserver: requested lease not found" b 1 lease revoke "$id"
 expect_fails "bad lease id" "bad lease ID" b 1 lease revoke xyz
+
+# keep-alive renews every third of the TTL until the lease is revoked, then exits 1.
+short=$(b 1 lease grant 3 | sed -n 's/^lease \([0-9a-f]*\) granted.*/\1/p')
+e2e_bg bkeepalive "$ballot" lease keep-alive "$short" --endpoints="$(e2e_endpoint 2)"
+keepalive_pid=$E2E_LAST_BG
+e2e_wait_until 10 "two renewals" e2e_file_has_lines "$E2E_DIR/bkeepalive.log" 2
+expect_eq "$(sed -n 1p "$E2E_DIR/bkeepalive.log")" "lease $short keepalived with TTL(3)" "a renewal line"
+e2e_ctl 1 lease revoke "$short" >/dev/null
+e2e_wait_until 10 "keep-alive noticed the revocation" bash -c "! kill -0 $keepalive_pid"
+rc=0
+wait "$keepalive_pid" || rc=$?
+expect_eq "$rc" "1" "keep-alive exits 1 when the lease is gone"
+expect_eq "$(tail -n 1 "$E2E_DIR/bkeepalive.log")" "lease $short expired or revoked." "keep-alive's last line"
 
 # --- lock: ballot and etcdctl exclude each other; fencing tokens ------------------------------
 tokens=$E2E_DIR/tokens
