@@ -14,7 +14,8 @@ usage() {
   cat <<'USAGE'
 usage: tests/e2e/run.sh [--server etcd|ballot] [--engine raft|multipaxos] [--timeout SECONDS]
                         [--keep] [TEST...]
-  --server    the member binary: etcd (/usr/bin/etcd) or ballot (build/bin/ballot serve)
+  --server    the member binary: etcd (/usr/bin/etcd) or ballot (build/bin/ballot serve, or
+              $E2E_BALLOT serve)
   --engine    with --server ballot: the replication engine (passed as --engine)
   --timeout   default time bound per test in seconds (a test may raise its own with a
               "# e2e-timeout-s: N" line); default 120
@@ -43,14 +44,15 @@ case $server in
     export E2E_SERVER=etcd E2E_SERVER_ARGS=""
     ;;
   ballot)
-    if ! "$root/build/bin/ballot" --help 2>/dev/null | grep -qE '^ +serve( |$)'; then
-      echo "run.sh: build/bin/ballot has no serve command (build it: scripts/build.sh ballot)" >&2
+    ballot_bin=${E2E_BALLOT:-$root/build/bin/ballot}
+    if ! "$ballot_bin" --help 2>/dev/null | grep -qE '^ +serve( |$)'; then
+      echo "run.sh: $ballot_bin has no serve command (build it: scripts/build.sh ballot)" >&2
       exit 2
     fi
     case ${engine:-raft} in raft | multipaxos) ;; *)
       echo "run.sh: --engine must be raft or multipaxos" >&2; exit 2 ;;
     esac
-    export E2E_SERVER="$root/build/bin/ballot serve"
+    export E2E_SERVER="$ballot_bin serve"
     export E2E_SERVER_ARGS=${engine:+--engine $engine}
     ;;
   *) echo "run.sh: --server must be etcd or ballot" >&2; exit 2 ;;
