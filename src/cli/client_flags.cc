@@ -38,7 +38,11 @@ Result<uint64_t> ParseHexId(const std::string& hex, std::string_view what) {
 }
 
 int PrintError(const Status& status) {
-  std::cerr << "Error: " << status.message() << "\n";
+  // A server may answer with a bare code (UNIMPLEMENTED with no text): name the code then.
+  std::cerr << "Error: "
+            << (status.message().empty() ? std::string(StatusCodeName(status.code()))
+                                         : status.message())
+            << "\n";
   return kExitError;
 }
 

@@ -11,7 +11,7 @@ e2e_start_cluster 3
 for i in $(seq 1 20); do e2e_ctl $((i % 3 + 1)) put "/snap/k$i" "v$i" >/dev/null; done
 revision=$(e2e_ctl 1 get /snap/k1 -w json | e2e_json_field revision)
 file=$E2E_DIR/backup.db
-out=$(e2e_ctl 2 snapshot save "$file" 2>&1)
+out=$(e2e_ctl 2 snapshot save "$file" 2>&1) || e2e_fail "snapshot save failed: $(tail -n 1 <<<"$out")"
 expect_contains "$out" "Snapshot saved at $file" "snapshot save"
 [[ -s $file ]] || e2e_fail "the snapshot file is empty"
 
