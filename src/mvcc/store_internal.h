@@ -61,10 +61,17 @@ std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(const rocksdb::Op
 // Opens (creating if needed) the database in `path` with the store's column families.
 Result<std::unique_ptr<Store::Db>> OpenDb(const StoreOptions& options, const std::string& path);
 
-// Durable small-file helpers for the store directory.
-Status WriteFileAtomically(const std::string& dir, const std::string& name,
+// The store directory's own files, through the store's Env (so that tests can run it in memory or
+// on a file system that drops unsynced writes).
+rocksdb::Env* StoreEnv(const StoreOptions& options);
+// Writes `content` to dir/name through a temporary file: write, fsync, rename, fsync dir.
+Status WriteFileAtomically(rocksdb::Env* env, const std::string& dir, const std::string& name,
                            std::string_view content);
-Status SyncDir(const std::string& dir);
+Status SyncDir(rocksdb::Env* env, const std::string& dir);
+// The names in `dir`, without "." and "..".
+Result<std::vector<std::string>> ListDir(rocksdb::Env* env, const std::string& dir);
+// Removes a file or a directory tree; a missing path is fine.
+Status RemoveTree(rocksdb::Env* env, const std::string& path);
 
 }  // namespace internal
 }  // namespace ballot::mvcc
