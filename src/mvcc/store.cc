@@ -117,6 +117,18 @@ struct RangeResult {
   int64_t count = 0;
 };
 
+// Moves `it` from a record of `key` to the first record of the next key: a few Next() calls
+// (a key rarely has many versions), then a Seek past all of them.
+void NextUserKey(rocksdb::Iterator* it, const std::string& key) {
+  constexpr int kNextsMax = 4;
+  const std::string prefix = EncodeUserKey(key);  // prefix-free: matches only `key`'s records
+  for (int i = 0; i < kNextsMax; ++i) {
+    it->Next();
+    if (!it->Valid() || !it->key().starts_with(ToSlice(prefix))) return;
+  }
+  it->Seek(internal::UserKeyUpperBound(key));
+}
+
 // The keys of `range` live at `rev` (etcd's rangeKeys without the revision checks): up to `limit`
 // of them (0: all) unless `count_only`, and how many there are in all.
 Result<RangeResult> RangeKeys(View& view, rocksdb::ColumnFamilyHandle* kv_cf, const KeyRange& range,
@@ -152,7 +164,7 @@ Result<RangeResult> RangeKeys(View& view, rocksdb::ColumnFamilyHandle* kv_cf, co
         return Corrupt("kv record of key '" + key + "'");
     }
     if (range.single) break;
-    it->Seek(internal::UserKeyUpperBound(key));
+    NextUserKey(it.get(), key);
   }
   if (!it->status().ok()) return internal::FromRocks(it->status(), "range");
   return result;
@@ -261,31 +273,20 @@ Result<StoreState> ReadState(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
   ro.snapshot = snapshot;
   StoreState state;
   std::string value;
-  auto get = [&](std::string_view key, size_t min_size, bool* found) -> Status {
-    rocksdb::Status s = db->Get(ro, cf, ToSlice(key), &value);
-    *found = s.ok();
-    if (s.IsNotFound()) return Status::Ok();
-    RETURN_IF_ERROR(FromRocks(s, "read state"));
-    if (value.size() < min_size) return Corrupt("state record '" + std::string(key) + "'");
-    return Status::Ok();
-  };
-  bool found = false;
-  RETURN_IF_ERROR(get(kStateApplied, 16, &found));
-  if (found) {
-    state.applied.index = GetFixed64LE(value.data());
-    state.applied.term = GetFixed64LE(value.data() + 8);
-  }
-  RETURN_IF_ERROR(get(kStateRevision, 8, &found));
-  if (found) state.current = static_cast<Revision>(GetFixed64LE(value.data()));
-  RETURN_IF_ERROR(get(kStateCompact, 8, &found));
-  if (found) state.compact = static_cast<Revision>(GetFixed64LE(value.data()));
-  RETURN_IF_ERROR(get(kStateCompactPending, 8, &found));
-  if (found) {
-    state.compact_pending = static_cast<Revision>(GetFixed64LE(value.data()));
-    state.compact_cursor = value.substr(8);
-  }
-  if (state.current < 1 || state.compact < 0 || state.compact > state.current) {
-    return Corrupt("state records (revision " + std::to_string(state.current) + ", compact " +
+  rocksdb::Status s = db->Get(ro, cf, ToSlice(kStateKey), &value);
+  if (s.IsNotFound()) return state;
+  RETURN_IF_ERROR(FromRocks(s, "read state"));
+  if (value.size() < kStateFixedBytes) return Corrupt("state record");
+  const char* p = value.data();
+  state.applied.index = GetFixed64LE(p);
+  state.applied.term = GetFixed64LE(p + 8);
+  state.current = static_cast<Revision>(GetFixed64LE(p + 16));
+  state.compact = static_cast<Revision>(GetFixed64LE(p + 24));
+  state.compact_pending = static_cast<Revision>(GetFixed64LE(p + 32));
+  state.compact_cursor = value.substr(kStateFixedBytes);
+  if (state.current < 1 || state.compact < 0 || state.compact > state.current ||
+      state.compact_pending < 0 || state.compact_pending > state.compact) {
+    return Corrupt("state record (revision " + std::to_string(state.current) + ", compact " +
                    std::to_string(state.compact) + ")");
   }
   return state;
@@ -293,24 +294,15 @@ Result<StoreState> ReadState(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
 
 void WriteState(rocksdb::WriteBatchBase* batch, rocksdb::ColumnFamilyHandle* cf,
                 const StoreState& state) {
-  std::string applied;
-  PutFixed64LE(&applied, state.applied.index);
-  PutFixed64LE(&applied, state.applied.term);
-  batch->Put(cf, ToSlice(kStateApplied), applied);
-  std::string current;
-  PutFixed64LE(&current, static_cast<uint64_t>(state.current));
-  batch->Put(cf, ToSlice(kStateRevision), current);
-  std::string compact;
-  PutFixed64LE(&compact, static_cast<uint64_t>(state.compact));
-  batch->Put(cf, ToSlice(kStateCompact), compact);
-  if (state.compact_pending != 0) {
-    std::string pending;
-    PutFixed64LE(&pending, static_cast<uint64_t>(state.compact_pending));
-    pending.append(state.compact_cursor);
-    batch->Put(cf, ToSlice(kStateCompactPending), pending);
-  } else {
-    batch->Delete(cf, ToSlice(kStateCompactPending));
-  }
+  std::string value;
+  value.reserve(kStateFixedBytes + state.compact_cursor.size());
+  PutFixed64LE(&value, state.applied.index);
+  PutFixed64LE(&value, state.applied.term);
+  PutFixed64LE(&value, static_cast<uint64_t>(state.current));
+  PutFixed64LE(&value, static_cast<uint64_t>(state.compact));
+  PutFixed64LE(&value, static_cast<uint64_t>(state.compact_pending));
+  value.append(state.compact_cursor);
+  batch->Put(cf, ToSlice(kStateKey), value);
 }
 
 rocksdb::Options DbOptions(const StoreOptions& options) {

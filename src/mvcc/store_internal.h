@@ -41,10 +41,11 @@ struct StoreState {
 
 namespace internal {
 
-inline constexpr std::string_view kStateApplied = "applied";
-inline constexpr std::string_view kStateRevision = "revision";
-inline constexpr std::string_view kStateCompact = "compact";
-inline constexpr std::string_view kStateCompactPending = "compact_pending";
+// The one record of the state family (one Get per read): LE64 applied index, LE64 applied term,
+// LE64 current revision, LE64 compact revision, LE64 pending compaction revision, then the
+// pending compaction's cursor. Absent in a store that never committed.
+inline constexpr std::string_view kStateKey = "state";
+inline constexpr size_t kStateFixedBytes = 40;
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what);
 
