@@ -28,6 +28,8 @@ constexpr uint64_t kMessageFramingBytesMax = 1 + 5;
 // time + timeout, so its queue stops growing behind a dead connection.
 constexpr int kKeepaliveTimeMs = 10'000;
 constexpr int kKeepaliveTimeoutMs = 5'000;
+// A correct peer has one stream to us per connection, two during a reconnection.
+constexpr int kInboundStreamsPerConnectionMax = 8;
 // The reconnection thread looks at every peer at least this often, whatever it was told.
 constexpr auto kReconnectScanInterval = std::chrono::milliseconds(500);
 
@@ -530,7 +532,10 @@ Status Transport::Start() {
   builder.SetMaxSendMessageSize(64 << 10);
   // Two members on one port is a configuration error, not load balancing.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kInboundStreamsPerConnectionMax);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              kKeepaliveTimeMs / 2);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
