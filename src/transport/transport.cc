@@ -203,6 +203,11 @@ class Transport::PeerLink {
     return Clock::time_point::max();
   }
 
+  std::string target() const {
+    std::lock_guard lock(mu_);
+    return target_;
+  }
+
   PeerStats Stats() const {
     std::lock_guard lock(mu_);
     PeerStats s = stats_;
@@ -217,6 +222,7 @@ class Transport::PeerLink {
       TeardownLocked();
       return;
     }
+    if (!stream_live_) return;  // Closed meanwhile; OnDone follows.
     if (ever_connected_) ++stats_.reconnects;
     ever_connected_ = true;
     stats_.connected = true;
@@ -641,6 +647,7 @@ Status Transport::UpdatePeer(NodeId id, std::string_view url) {
       return Status::NotFound("transport: member " + std::to_string(id) + " is not a peer");
     }
     PeerLink& link = *it->second;
+    if (link.target() == target) return Status::Ok();  // Nothing to reopen.
     link.Close(/*drop_queue=*/false);
     link.SetTarget(std::move(target));
     if (running_) link.Open();

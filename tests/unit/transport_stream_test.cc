@@ -6,8 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -139,9 +142,19 @@ class Blackhole {
   int port_ = 0;
 };
 
+int ThreadCount() {
+  int count = 0;
+  for ([[maybe_unused]] const auto& entry :
+       std::filesystem::directory_iterator("/proc/self/task")) {
+    ++count;
+  }
+  return count;
+}
+
 std::string UrlOfPort(int port) { return "http://127.0.0.1:" + std::to_string(port); }
 
 TEST(TransportStream, ThreeMembersDeliverEverythingInOrderPerPair) {
+  const int threads_before = ThreadCount();
   std::map<NodeId, std::unique_ptr<Member>> members;
   for (NodeId id : {1, 2, 3}) {
     members[id] = std::make_unique<Member>(MakeOptions(id));
@@ -198,6 +211,8 @@ TEST(TransportStream, ThreeMembersDeliverEverythingInOrderPerPair) {
       EXPECT_EQ(stats.queued_messages, 0u);
     }
   }
+  std::cout << "threads with three transports running: " << ThreadCount()
+            << " (before: " << threads_before << ")\n";
   for (auto& [id, m] : members) m->transport->Stop();
 }
 
@@ -592,6 +607,10 @@ TEST(TransportStream, PeersAreManagedAndMisroutedMessagesCounted) {
   a.transport->Send({Make(1, 2, 3)});
   ASSERT_TRUE(b.inbox.WaitFor(3));
   EXPECT_EQ(b.inbox.Get().back().index, 3u);
+  // The same address again (the member resyncs its peer list often): the stream is kept.
+  ASSERT_TRUE(a.transport->GetPeerStats(2)->connected);
+  ASSERT_TRUE(a.transport->UpdatePeer(2, b.transport->url()).ok());
+  EXPECT_TRUE(a.transport->GetPeerStats(2)->connected);
 
   // Unknown peer, self, and a forged sender are not sent.
   Message forged = Make(7, 2, 4);
@@ -608,6 +627,75 @@ TEST(TransportStream, PeersAreManagedAndMisroutedMessagesCounted) {
   EXPECT_FALSE(a.transport->GetPeerStats(2).has_value());
   a.transport->Stop();
   b.transport->Stop();
+}
+
+// Senders on several threads while the peer set and the transport itself change under them:
+// nothing crashes or deadlocks, bounds hold, and messages flow once things settle.
+TEST(TransportStream, ChurnWhileSendingFromManyThreads) {
+  Transport::Options o = MakeOptions(1);
+  o.queue_messages_max = 64;
+  Member a(o);
+  Member b(MakeOptions(2));
+  Member c(MakeOptions(3));
+  ASSERT_TRUE(a.transport->Start().ok());
+  ASSERT_TRUE(b.transport->Start().ok());
+  ASSERT_TRUE(c.transport->Start().ok());
+  const std::string b_url = b.transport->url();
+  const std::string c_url = c.transport->url();
+  ASSERT_TRUE(a.transport->AddPeer(2, b_url).ok());
+  ASSERT_TRUE(a.transport->AddPeer(3, c_url).ok());
+
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> senders;
+  for (int t = 0; t < 3; ++t) {
+    senders.emplace_back([&, t] {
+      uint64_t seq = 0;
+      while (!stop.load()) {
+        a.transport->Send({Make(1, 2, ++seq), Make(1, 3, seq), Make(1, 4, seq)});
+        if (seq % 50 == 0) std::this_thread::sleep_for(milliseconds(1));
+        (void)t;
+      }
+    });
+  }
+  for (int round = 0; round < 10; ++round) {
+    switch (round % 5) {
+      case 0:
+        ASSERT_TRUE(a.transport->RemovePeer(3).ok());
+        ASSERT_TRUE(a.transport->AddPeer(3, c_url).ok());
+        break;
+      case 1:
+        ASSERT_TRUE(a.transport->UpdatePeer(2, UrlOfPort(ClosedPort())).ok());
+        break;
+      case 2:
+        ASSERT_TRUE(a.transport->UpdatePeer(2, b_url).ok());
+        break;
+      case 3:
+        a.transport->Stop();
+        break;
+      case 4:
+        ASSERT_TRUE(a.transport->Start().ok());
+        break;
+    }
+    for (NodeId peer : {2, 3}) EXPECT_LE(a.transport->GetPeerStats(peer)->queued_messages, 64u);
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  stop = true;
+  for (std::thread& t : senders) t.join();
+  // Settled (running, both peers at their addresses): a fresh message reaches each peer.
+  ASSERT_TRUE(a.transport->running());
+  const size_t b_before = b.inbox.size();
+  const size_t c_before = c.inbox.size();
+  const auto deadline = Clock::now() + kDeliveryTimeout;
+  while ((b.inbox.size() == b_before || c.inbox.size() == c_before) && Clock::now() < deadline) {
+    a.transport->Send({Make(1, 2, 1), Make(1, 3, 1)});
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_GT(b.inbox.size(), b_before);
+  EXPECT_GT(c.inbox.size(), c_before);
+  EXPECT_GT(a.transport->dropped_unroutable(), 0u);  // Member 4 was never a peer.
+  a.transport->Stop();
+  b.transport->Stop();
+  c.transport->Stop();
 }
 
 TEST(TransportStream, StartRefusesBadOptionsAndBusyPorts) {
