@@ -8,8 +8,9 @@
 // docs/transport.md for the wire format and the limits.
 //
 // Threads: one reconnection thread per running transport; everything else runs on gRPC's callback
-// threads. No call of this class waits for the network, except Stop(), which cancels every stream
-// and returns once they are gone.
+// threads. No call of this class waits for the network. Stop(), RemovePeer() and UpdatePeer() (to
+// a new address) cancel streams and wait for gRPC to finish them, which takes bounded time whether
+// or not the peer answers.
 //
 // Thread-safety: every public method may be called from any thread.
 #pragma once
