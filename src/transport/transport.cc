@@ -226,7 +226,7 @@ class Transport::PeerLink {
     if (ever_connected_) ++stats_.reconnects;
     ever_connected_ = true;
     stats_.connected = true;
-    backoff_ms_ = owner_->options_.reconnect_backoff_initial_ms;
+    established_at_ = Clock::now();
     if (failing_) BLOG_INFO("transport {}: connected to member {} at {}", Self(), id_, target_);
     failing_ = false;
     MaybeWriteLocked();
@@ -273,9 +273,16 @@ class Transport::PeerLink {
       ++stats_.stream_failures;
       stats_.last_error = GrpcStatusText(status);
       LogFailureLocked(status, was_connected);
+      // Only a stream that lasted resets the backoff: one the peer refuses right after accepting
+      // it (wrong cluster, too large a batch) must not be retried at the initial rate forever.
+      const Options& o = owner_->options_;
+      if (was_connected &&
+          Clock::now() - established_at_ >= std::chrono::milliseconds(o.reconnect_backoff_max_ms)) {
+        backoff_ms_ = o.reconnect_backoff_initial_ms;
+      }
       const int jitter_ms = static_cast<int>(rng_() % (backoff_ms_ / 4 + 1));
       next_attempt_ = Clock::now() + std::chrono::milliseconds(backoff_ms_ + jitter_ms);
-      backoff_ms_ = std::min(backoff_ms_ * 2, owner_->options_.reconnect_backoff_max_ms);
+      backoff_ms_ = std::min(backoff_ms_ * 2, o.reconnect_backoff_max_ms);
       owner_->WakeReconnectLoop();
     }
     done_cv_.notify_all();
@@ -399,6 +406,7 @@ class Transport::PeerLink {
   bool ever_connected_ = false;
   bool failing_ = false;  // The last stream failed; repeated failures log at debug level.
   int backoff_ms_ = 1;
+  Clock::time_point established_at_;  // When the current stream was established.
   Clock::time_point next_attempt_;
   std::minstd_rand rng_;  // Backoff jitter.
   PeerStats stats_;

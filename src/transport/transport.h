@@ -80,7 +80,8 @@ class Transport {
     uint64_t queue_bytes_max = 64 << 20;
     // Per peer: snapshot chunks waiting in their own lane (see docs/transport.md).
     uint64_t snapshot_queue_messages_max = 8;
-    // Delay before reopening a broken stream: doubles from initial to max, reset once connected.
+    // Delay before reopening a broken stream: doubles from initial to max; reset when the stream
+    // that broke had lasted at least the max.
     int reconnect_backoff_initial_ms = 50;
     int reconnect_backoff_max_ms = 2000;
 
