@@ -227,7 +227,9 @@ class Transport::PeerLink {
     ever_connected_ = true;
     stats_.connected = true;
     established_at_ = Clock::now();
-    if (failing_) BLOG_INFO("transport {}: connected to member {} at {}", Self(), id_, target_);
+    if (failing_ && !refused_) {
+      BLOG_INFO("transport {}: connected to member {} at {}", Self(), id_, target_);
+    }
     failing_ = false;
     MaybeWriteLocked();
   }
@@ -375,9 +377,10 @@ class Transport::PeerLink {
 
   void LogFailureLocked(const grpc::Status& status, bool was_connected) {
     const std::string text = GrpcStatusText(status);
-    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
-        status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
-        status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    refused_ = status.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+               status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+               status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+    if (refused_) {
       BLOG_ERROR("transport {}: member {} at {} refused our stream: {}", Self(), id_, target_,
                  text);
     } else if (was_connected || !failing_) {
@@ -405,6 +408,7 @@ class Transport::PeerLink {
   bool closed_ = true;  // No streams: the transport is stopped or the peer is being removed.
   bool ever_connected_ = false;
   bool failing_ = false;  // The last stream failed; repeated failures log at debug level.
+  bool refused_ = false;  // The last stream was refused: reconnecting is not news.
   int backoff_ms_ = 1;
   Clock::time_point established_at_;  // When the current stream was established.
   Clock::time_point next_attempt_;

@@ -331,6 +331,16 @@ TEST(TransportStream, WrongClusterIsRefused) {
   PeerStats s = sender.transport->GetPeerStats(2).value();
   EXPECT_NE(s.last_error.find("cluster"), std::string::npos) << s.last_error;
   EXPECT_NE(s.last_error.find("FAILED_PRECONDITION"), std::string::npos) << s.last_error;
+  // Refused streams are retried with a growing backoff (10 ms doubling to 200 ms here), not at
+  // the initial rate: about 9 attempts in a second of steady sending rather than about 80.
+  const uint64_t failures_before = s.stream_failures;
+  for (const auto end = Clock::now() + std::chrono::seconds(1); Clock::now() < end;) {
+    sender.transport->Send({Make(1, 2, 1)});
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  const uint64_t failures = sender.transport->GetPeerStats(2)->stream_failures - failures_before;
+  EXPECT_GE(failures, 2u);
+  EXPECT_LE(failures, 20u);
   sender.transport->Stop();
   other.transport->Stop();
 }
