@@ -393,8 +393,11 @@ void Cluster::ApplyOne(Node& n, const Entry& e) {
   }
   const CommittedEntry mine{e.term, e.type, HashEntry(e)};
   auto [it, inserted] = committed_.emplace(e.index, mine);
-  if (!inserted && (it->second.term != mine.term || it->second.data_hash != mine.data_hash ||
-                    it->second.type != mine.type)) {
+  // Raft applies an entry with the term it was created in; a Paxos member applies the chosen
+  // value with the ballot in which it accepted (or learned) it, so only the value must agree.
+  const bool raft = options_.engine == consensus::EngineKind::kRaft;
+  if (!inserted && ((raft && it->second.term != mine.term) ||
+                    it->second.data_hash != mine.data_hash || it->second.type != mine.type)) {
     Violation("state machine safety: member " + std::to_string(n.id) + " applied " +
               DescribeEntry(e) + " where another member applied term " +
               std::to_string(it->second.term));
@@ -485,7 +488,10 @@ void Cluster::ObserveRole(Node& n) {
     }
     if (n.last_role != Role::kLeader || n.last_term != ss.term) {
       Trace("member " + std::to_string(n.id) + " leads term " + std::to_string(ss.term));
-      CheckLeaderCompleteness(n);
+      // Multi-Paxos has no log-based election: its counterpart, that a new leader proposes the
+      // chosen value in every chosen slot, is checked as its proposals reach a disk
+      // (CheckChosenNeverChanges).
+      if (options_.engine == consensus::EngineKind::kRaft) CheckLeaderCompleteness(n);
     }
   }
   n.last_role = ss.role;
@@ -513,7 +519,27 @@ void Cluster::CheckLeaderCompleteness(Node& n) {
   }
 }
 
+// Paxos's safety property, P2c (Paxos Made Simple 2.2): once a value is chosen in a slot, every
+// proposal of a higher ballot in that slot carries that value. Every entry a member persists with
+// ballot b was proposed in ballot b; if the slot was already seen chosen by a leader of a lower
+// ballot, its value must be the chosen one.
+void Cluster::CheckChosenNeverChanges(Node& n, const std::vector<Entry>& appended) {
+  for (const Entry& e : appended) {
+    if (e.term == 0) continue;  // A hole: nothing accepted.
+    auto chosen = committed_.find(e.index);
+    auto in = commit_term_.find(e.index);
+    if (chosen == committed_.end() || in == commit_term_.end() || in->second >= e.term) continue;
+    if (chosen->second.data_hash != HashEntry(e) || chosen->second.type != e.type) {
+      Violation("chosen value changed: member " + std::to_string(n.id) + " accepted " +
+                DescribeEntry(e) + " in a slot chosen under ballot " + std::to_string(in->second) +
+                " with another value");
+    }
+  }
+}
+
 void Cluster::CheckLogMatching(Node& n, const std::vector<Entry>& appended) {
+  const bool raft = options_.engine == consensus::EngineKind::kRaft;
+  if (!raft) CheckChosenNeverChanges(n, appended);
   for (const Entry& e : appended) {
     auto prev = n.storage->TermAt(e.index - 1);
     const Term prev_term = prev.ok() ? *prev : 0;
@@ -523,7 +549,8 @@ void Cluster::CheckLogMatching(Node& n, const std::vector<Entry>& appended) {
     if (it->second.first != HashEntry(e)) {
       Violation("log matching: member " + std::to_string(n.id) + " holds " + DescribeEntry(e) +
                 " with other contents than another member at the same index and term");
-    } else if (prev.ok() && it->second.second != 0 && it->second.second != prev_term) {
+    } else if (raft && prev.ok() && it->second.second != 0 && it->second.second != prev_term) {
+      // Raft's log matching covers the whole prefix; Paxos slots are independent of each other.
       Violation("log matching: member " + std::to_string(n.id) + " holds " + DescribeEntry(e) +
                 " after an entry of term " + std::to_string(prev_term) +
                 ", another member after term " + std::to_string(it->second.second));

@@ -162,6 +162,7 @@ class Cluster {
   void ObserveRole(Node& n);
   void CheckLeaderCompleteness(Node& n);
   void CheckLogMatching(Node& n, const std::vector<Entry>& appended);
+  void CheckChosenNeverChanges(Node& n, const std::vector<Entry>& appended);
   void ExpireClientOps();
   void ShutDownRemovedMembers();
   void FinishClientOp(int client, bool ok, std::optional<std::string> output, bool cas_ok);
