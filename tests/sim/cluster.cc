@@ -591,6 +591,15 @@ void Cluster::Crash(NodeId id, bool tear) {
     const Ready& rd = *n.pending;
     size_t records = (rd.snapshot ? 1 : 0) + rd.entries.size() + (rd.hard_state ? 1 : 0);
     size_t keep = rng_.Uniform(records + 1);
+    // Multi-Paxos overwrites accepted slots that later slots depend on; its storage requirement
+    // (docs/engine-contract.md) is that a write replacing durable slots, or installing a snapshot,
+    // is all or nothing. Appends past the durable end may still tear anywhere.
+    const bool overwrites =
+        rd.snapshot || (!rd.entries.empty() && rd.entries.front().index <= n.storage->LastIndex());
+    if (options_.engine == consensus::EngineKind::kMultiPaxos && overwrites && keep > 0 &&
+        keep < records) {
+      keep = (rd.snapshot ? 1 : 0) + rd.entries.size();
+    }
     if (keep > 0) {
       ++torn_writes_;
       Ready partial;
