@@ -93,7 +93,7 @@ enum class Bug : uint8_t {
   kPaxosIgnorePromisedValues,  // A new leader ignores the values reported in phase 1.
   kPaxosPromiseBeforePersist,  // A promise is sent before it is durable.
   kPaxosChosenWithoutQuorum,   // A slot is declared chosen one acceptance short of a quorum.
-  kPaxosSkipGap,               // A new leader stops at a gap instead of filling it with a no-op.
+  kPaxosSkipGap,               // A member learns past a gap (a hole) instead of waiting for it.
   kPaxosReadWithoutQuorum,     // A read index is answered without the quorum round.
 };
 

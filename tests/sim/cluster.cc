@@ -305,7 +305,10 @@ void Cluster::TickNode(Node& n) {
 void Cluster::HandleReady(Node& n) {
   Ready rd = n.engine->GetReady();
   ++n.ready_seq;
-  for (const Message& m : rd.messages) network_->Send(m, now_ms_);
+  for (const Message& m : rd.messages) {
+    NotePromise(m);
+    network_->Send(m, now_ms_);
+  }
   const bool must_sync = rd.MustSync();
   n.pending = std::move(rd);
   n.sync_done_ms =
@@ -317,7 +320,10 @@ void Cluster::FinishReady(Node& n) {
   Ready rd = std::move(*n.pending);
   n.pending.reset();
   Persist(n, rd);
-  for (const Message& m : rd.messages_after_persist) network_->Send(m, now_ms_);
+  for (const Message& m : rd.messages_after_persist) {
+    NotePromise(m);
+    network_->Send(m, now_ms_);
+  }
   if (rd.snapshot) {
     const auto& snap = *rd.snapshot;
     if (snap.meta.index <= n.kv_applied) {
@@ -346,11 +352,20 @@ void Cluster::FinishReady(Node& n) {
 // state must never be durable ahead of the entries it covers (a torn write could otherwise leave
 // a commit index over entries that were about to be overwritten).
 void Cluster::Persist(Node& n, const Ready& rd) {
+  // The slots held before this write, for telling a new acceptance from one rewritten unchanged
+  // (a snapshot install erases them before the slots after it are written back).
+  std::map<Index, Term> held;
+  if (options_.engine == consensus::EngineKind::kMultiPaxos) {
+    for (const Entry& e : rd.entries) {
+      auto term = n.storage->TermAt(e.index);
+      if (term.ok()) held[e.index] = *term;
+    }
+  }
   if (rd.snapshot) {
     Status s = n.storage->ApplySnapshot(*rd.snapshot);
     if (!s.ok()) Violation("member " + std::to_string(n.id) + " snapshot: " + s.ToString());
   }
-  PersistEntries(n, rd.entries);
+  PersistEntries(n, rd.entries, held);
   if (rd.hard_state) {
     if (rd.hard_state->term < n.storage->InitialHardState().term) {
       Violation("member " + std::to_string(n.id) + " persisted a lower term " +
@@ -360,7 +375,8 @@ void Cluster::Persist(Node& n, const Ready& rd) {
   }
 }
 
-void Cluster::PersistEntries(Node& n, const std::vector<Entry>& entries) {
+void Cluster::PersistEntries(Node& n, const std::vector<Entry>& entries,
+                             const std::map<Index, Term>& held) {
   if (entries.empty()) return;
   const Index durable_commit = n.storage->InitialHardState().commit;
   for (const Entry& e : entries) {
@@ -372,6 +388,7 @@ void Cluster::PersistEntries(Node& n, const std::vector<Entry>& entries) {
       break;
     }
   }
+  if (options_.engine == consensus::EngineKind::kMultiPaxos) CheckPromisesKept(n, entries, held);
   Status s = n.storage->Append(entries);
   if (!s.ok()) {
     Violation("member " + std::to_string(n.id) + " append at " +
@@ -534,6 +551,29 @@ void Cluster::CheckChosenNeverChanges(Node& n, const std::vector<Entry>& appende
                 DescribeEntry(e) + " in a slot chosen under ballot " + std::to_string(in->second) +
                 " with another value");
     }
+  }
+}
+
+void Cluster::NotePromise(const Message& m) {
+  if (m.type != consensus::MessageType::kPromise || m.reject) return;
+  Term& promised = promised_[m.from];
+  promised = std::max(promised, m.term);
+}
+
+// Paxos Made Simple 2.2, phase 2b: an acceptor never accepts a ballot below one it promised. The
+// promise is judged by what left the member, so a promise sent before it was durable, and lost
+// in a crash, shows up as an acceptance of a lower ballot after the restart.
+void Cluster::CheckPromisesKept(Node& n, const std::vector<Entry>& appended,
+                                const std::map<Index, Term>& held) {
+  auto promised = promised_.find(n.id);
+  if (promised == promised_.end()) return;
+  for (const Entry& e : appended) {
+    if (e.term == 0 || e.term >= promised->second) continue;
+    auto before = held.find(e.index);
+    if (before != held.end() && before->second == e.term) continue;  // Rewritten unchanged.
+    Violation("promise broken: member " + std::to_string(n.id) + " accepted " + DescribeEntry(e) +
+              " after promising ballot " + std::to_string(promised->second));
+    return;
   }
 }
 

@@ -195,7 +195,12 @@ bool MultiPaxos::InLease() const {
 Index MultiPaxos::AcceptedPrefix() const {
   Index p = log_.committed();
   const Index last = log_.LastIndex();
-  while (p < last && log_.TermAt(p + 1) == ballot_) ++p;
+  while (p < last) {
+    const std::optional<Term> term = log_.TermAt(p + 1);
+    // Broken: a hole is taken for the leader's value, so the gap is skipped, not filled.
+    if (term != ballot_ && !(term == 0 && Buggy(Bug::kPaxosSkipGap))) break;
+    ++p;
+  }
   return p;
 }
 
@@ -466,7 +471,6 @@ std::vector<Entry> MultiPaxos::MergePromises(Index* chosen_through) const {
       if (pick == nullptr || it->second->term > pick->term) pick = it->second;
     }
     BALLOT_ASSERT(chosen || s > *chosen_through, "a chosen slot nobody reported");
-    if (pick == nullptr && Buggy(Bug::kPaxosSkipGap)) break;
     Entry e = pick != nullptr ? *pick : Entry{0, s, EntryType::kNoop, {}};
     e.index = s;
     e.term = ballot_;
