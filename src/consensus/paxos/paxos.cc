@@ -38,6 +38,7 @@ bool IsPaxosMessage(MessageType type) {
     case MessageType::kPromise:
     case MessageType::kAccept:
     case MessageType::kAccepted:
+    case MessageType::kCatchUpResponse:
       return true;
     default:
       return false;
@@ -325,6 +326,7 @@ void MultiPaxos::HandlePreVote(const Message& m) {
   // A candidate behind our compaction point could not learn the chosen slots it lacks from us.
   const bool can_report = m.index + 1 >= log_.FirstIndex();
   const bool grant = m.term > ballot_ && !sticky && can_report;
+  if (!can_report) SendCatchUp(m.from);
   Message reply;
   reply.type = MessageType::kPreVoteResponse;
   reply.to = m.from;
@@ -363,6 +365,7 @@ void MultiPaxos::HandlePrepare(const Message& m) {
     reply.reject_hint = log_.FirstIndex() - 1;
     reply.commit = log_.committed();
     Send(std::move(reply));
+    SendCatchUp(m.from);
     return;
   }
   if (m.term > ballot_) BecomeFollower(m.term, kNoNode);
@@ -377,6 +380,32 @@ void MultiPaxos::HandlePrepare(const Message& m) {
     }
   }
   Send(std::move(reply));
+}
+
+// A proposer behind our compaction point can never finish phase 1 with us in its quorum, and may
+// need us (the member that removed itself, say, whose successor cannot know the removal was
+// chosen): we send it our snapshot, which holds chosen slots only, in one message.
+void MultiPaxos::SendCatchUp(NodeId to) {
+  const Snapshot& snapshot = storage_->GetSnapshot();
+  if (snapshot.IsEmpty()) return;
+  Message m;
+  m.type = MessageType::kCatchUpResponse;
+  m.to = to;
+  m.snapshot_meta = snapshot.meta;
+  m.snapshot_chunk = snapshot.data;
+  m.snapshot_size = snapshot.data.size();
+  m.snapshot_done = true;
+  Send(std::move(m));
+}
+
+void MultiPaxos::HandleCatchUp(const Message& m) {
+  if (m.snapshot_meta.index <= log_.committed() || role_ == Role::kLeader) return;
+  if (log_.unstable_snapshot()) return;
+  // A campaign counted under the old membership is abandoned; the next one starts past the
+  // snapshot.
+  if (role_ != Role::kFollower) BecomeFollower(ballot_, kNoNode);
+  incoming_snapshot_.reset();
+  log_.Restore(Snapshot{m.snapshot_meta, m.snapshot_chunk});
 }
 
 void MultiPaxos::HandlePromise(const Message& m) {
@@ -540,6 +569,11 @@ Status MultiPaxos::CheckMessage(const Message& m) const {
       }
     }
   }
+  if (m.type == MessageType::kCatchUpResponse &&
+      (m.snapshot_meta.index == 0 || m.snapshot_offset != 0 || !m.snapshot_done ||
+       m.snapshot_chunk.size() != m.snapshot_size)) {
+    return Status::InvalidArgument("malformed catch-up: " + m.ToString());
+  }
   if (m.type == MessageType::kSnapshot &&
       (m.snapshot_meta.index == 0 || m.snapshot_offset > m.snapshot_size ||
        m.snapshot_chunk.size() > m.snapshot_size - m.snapshot_offset)) {
@@ -550,6 +584,10 @@ Status MultiPaxos::CheckMessage(const Message& m) const {
 
 Status MultiPaxos::Step(const Message& m) {
   RETURN_IF_ERROR(CheckMessage(m));
+  if (m.type == MessageType::kCatchUpResponse) {
+    HandleCatchUp(m);  // Chosen slots, whoever sends them and in whatever ballot.
+    return Status::Ok();
+  }
   if (m.term > ballot_) {
     switch (m.type) {
       case MessageType::kPreVote:

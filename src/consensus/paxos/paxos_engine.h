@@ -121,6 +121,8 @@ class MultiPaxos final : public Engine {
   std::vector<Entry> MergePromises(Index* chosen_through) const;
   void BecomeLeader(std::vector<Entry> merged, Index chosen_through);
   void CampaignFailed();
+  void SendCatchUp(NodeId to);
+  void HandleCatchUp(const Message& m);
 
   // paxos.cc: stepping and output.
   Status CheckMessage(const Message& m) const;
