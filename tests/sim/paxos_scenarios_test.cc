@@ -114,7 +114,9 @@ int PromiseThenCrash(Bug bug, bool* lost) {
   *lost = c.storage(acceptor).InitialHardState().term < promised;
   c.Restart(acceptor);
   c.RunFor(3000);
-  if (bug == Bug::kNone) EXPECT_TRUE(c.violations().empty()) << FirstViolation(c);
+  if (bug == Bug::kNone) {
+    EXPECT_TRUE(c.violations().empty()) << FirstViolation(c);
+  }
   return sent;
 }
 
