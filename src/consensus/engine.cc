@@ -1,5 +1,6 @@
 #include "consensus/engine.h"
 
+#include "consensus/paxos/paxos.h"
 #include "consensus/raft/raft.h"
 
 namespace ballot::consensus {
@@ -54,7 +55,7 @@ Result<std::unique_ptr<Engine>> NewEngine(EngineKind kind, const Config& config,
     case EngineKind::kRaft:
       return raft::NewRaft(config, bug);
     case EngineKind::kMultiPaxos:
-      return Status::Unimplemented("the multipaxos engine is not built yet (issue 3)");
+      return paxos::NewMultiPaxos(config, bug);
   }
   return Status::InvalidArgument("unknown engine kind");
 }

@@ -88,6 +88,13 @@ enum class Bug : uint8_t {
   kAppendWithoutLogMatching,  // Accept an append without checking the previous entry.
   kIgnoreHigherTerm,          // Do not step down when a message carries a higher term.
   kReapplyAfterRestart,       // Hand out already applied entries again after a restart.
+  // Multi-Paxos.
+  kPaxosAcceptLowerBallot,     // An acceptor accepts a ballot below the one it promised.
+  kPaxosIgnorePromisedValues,  // A new leader ignores the values reported in phase 1.
+  kPaxosPromiseBeforePersist,  // A promise is sent before it is durable.
+  kPaxosChosenWithoutQuorum,   // A slot is declared chosen one acceptance short of a quorum.
+  kPaxosSkipGap,               // A member learns past a gap (a hole) instead of waiting for it.
+  kPaxosReadWithoutQuorum,     // A read index is answered without the quorum round.
 };
 
 class Engine {

@@ -305,7 +305,10 @@ void Cluster::TickNode(Node& n) {
 void Cluster::HandleReady(Node& n) {
   Ready rd = n.engine->GetReady();
   ++n.ready_seq;
-  for (const Message& m : rd.messages) network_->Send(m, now_ms_);
+  for (const Message& m : rd.messages) {
+    NotePromise(m);
+    network_->Send(m, now_ms_);
+  }
   const bool must_sync = rd.MustSync();
   n.pending = std::move(rd);
   n.sync_done_ms =
@@ -317,7 +320,10 @@ void Cluster::FinishReady(Node& n) {
   Ready rd = std::move(*n.pending);
   n.pending.reset();
   Persist(n, rd);
-  for (const Message& m : rd.messages_after_persist) network_->Send(m, now_ms_);
+  for (const Message& m : rd.messages_after_persist) {
+    NotePromise(m);
+    network_->Send(m, now_ms_);
+  }
   if (rd.snapshot) {
     const auto& snap = *rd.snapshot;
     if (snap.meta.index <= n.kv_applied) {
@@ -346,11 +352,20 @@ void Cluster::FinishReady(Node& n) {
 // state must never be durable ahead of the entries it covers (a torn write could otherwise leave
 // a commit index over entries that were about to be overwritten).
 void Cluster::Persist(Node& n, const Ready& rd) {
+  // The slots held before this write, for telling a new acceptance from one rewritten unchanged
+  // (a snapshot install erases them before the slots after it are written back).
+  std::map<Index, Term> held;
+  if (options_.engine == consensus::EngineKind::kMultiPaxos) {
+    for (const Entry& e : rd.entries) {
+      auto term = n.storage->TermAt(e.index);
+      if (term.ok()) held[e.index] = *term;
+    }
+  }
   if (rd.snapshot) {
     Status s = n.storage->ApplySnapshot(*rd.snapshot);
     if (!s.ok()) Violation("member " + std::to_string(n.id) + " snapshot: " + s.ToString());
   }
-  PersistEntries(n, rd.entries);
+  PersistEntries(n, rd.entries, held);
   if (rd.hard_state) {
     if (rd.hard_state->term < n.storage->InitialHardState().term) {
       Violation("member " + std::to_string(n.id) + " persisted a lower term " +
@@ -360,7 +375,8 @@ void Cluster::Persist(Node& n, const Ready& rd) {
   }
 }
 
-void Cluster::PersistEntries(Node& n, const std::vector<Entry>& entries) {
+void Cluster::PersistEntries(Node& n, const std::vector<Entry>& entries,
+                             const std::map<Index, Term>& held) {
   if (entries.empty()) return;
   const Index durable_commit = n.storage->InitialHardState().commit;
   for (const Entry& e : entries) {
@@ -372,6 +388,7 @@ void Cluster::PersistEntries(Node& n, const std::vector<Entry>& entries) {
       break;
     }
   }
+  if (options_.engine == consensus::EngineKind::kMultiPaxos) CheckPromisesKept(n, entries, held);
   Status s = n.storage->Append(entries);
   if (!s.ok()) {
     Violation("member " + std::to_string(n.id) + " append at " +
@@ -393,8 +410,11 @@ void Cluster::ApplyOne(Node& n, const Entry& e) {
   }
   const CommittedEntry mine{e.term, e.type, HashEntry(e)};
   auto [it, inserted] = committed_.emplace(e.index, mine);
-  if (!inserted && (it->second.term != mine.term || it->second.data_hash != mine.data_hash ||
-                    it->second.type != mine.type)) {
+  // Raft applies an entry with the term it was created in; a Paxos member applies the chosen
+  // value with the ballot in which it accepted (or learned) it, so only the value must agree.
+  const bool raft = options_.engine == consensus::EngineKind::kRaft;
+  if (!inserted && ((raft && it->second.term != mine.term) ||
+                    it->second.data_hash != mine.data_hash || it->second.type != mine.type)) {
     Violation("state machine safety: member " + std::to_string(n.id) + " applied " +
               DescribeEntry(e) + " where another member applied term " +
               std::to_string(it->second.term));
@@ -485,7 +505,10 @@ void Cluster::ObserveRole(Node& n) {
     }
     if (n.last_role != Role::kLeader || n.last_term != ss.term) {
       Trace("member " + std::to_string(n.id) + " leads term " + std::to_string(ss.term));
-      CheckLeaderCompleteness(n);
+      // Multi-Paxos has no log-based election: its counterpart, that a new leader proposes the
+      // chosen value in every chosen slot, is checked as its proposals reach a disk
+      // (CheckChosenNeverChanges).
+      if (options_.engine == consensus::EngineKind::kRaft) CheckLeaderCompleteness(n);
     }
   }
   n.last_role = ss.role;
@@ -513,7 +536,50 @@ void Cluster::CheckLeaderCompleteness(Node& n) {
   }
 }
 
+// Paxos's safety property, P2c (Paxos Made Simple 2.2): once a value is chosen in a slot, every
+// proposal of a higher ballot in that slot carries that value. Every entry a member persists with
+// ballot b was proposed in ballot b; if the slot was already seen chosen by a leader of a lower
+// ballot, its value must be the chosen one.
+void Cluster::CheckChosenNeverChanges(Node& n, const std::vector<Entry>& appended) {
+  for (const Entry& e : appended) {
+    if (e.term == 0) continue;  // A hole: nothing accepted.
+    auto chosen = committed_.find(e.index);
+    auto in = commit_term_.find(e.index);
+    if (chosen == committed_.end() || in == commit_term_.end() || in->second >= e.term) continue;
+    if (chosen->second.data_hash != HashEntry(e) || chosen->second.type != e.type) {
+      Violation("chosen value changed: member " + std::to_string(n.id) + " accepted " +
+                DescribeEntry(e) + " in a slot chosen under ballot " + std::to_string(in->second) +
+                " with another value");
+    }
+  }
+}
+
+void Cluster::NotePromise(const Message& m) {
+  if (m.type != consensus::MessageType::kPromise || m.reject) return;
+  Term& promised = promised_[m.from];
+  promised = std::max(promised, m.term);
+}
+
+// Paxos Made Simple 2.2, phase 2b: an acceptor never accepts a ballot below one it promised. The
+// promise is judged by what left the member, so a promise sent before it was durable, and lost
+// in a crash, shows up as an acceptance of a lower ballot after the restart.
+void Cluster::CheckPromisesKept(Node& n, const std::vector<Entry>& appended,
+                                const std::map<Index, Term>& held) {
+  auto promised = promised_.find(n.id);
+  if (promised == promised_.end()) return;
+  for (const Entry& e : appended) {
+    if (e.term == 0 || e.term >= promised->second) continue;
+    auto before = held.find(e.index);
+    if (before != held.end() && before->second == e.term) continue;  // Rewritten unchanged.
+    Violation("promise broken: member " + std::to_string(n.id) + " accepted " + DescribeEntry(e) +
+              " after promising ballot " + std::to_string(promised->second));
+    return;
+  }
+}
+
 void Cluster::CheckLogMatching(Node& n, const std::vector<Entry>& appended) {
+  const bool raft = options_.engine == consensus::EngineKind::kRaft;
+  if (!raft) CheckChosenNeverChanges(n, appended);
   for (const Entry& e : appended) {
     auto prev = n.storage->TermAt(e.index - 1);
     const Term prev_term = prev.ok() ? *prev : 0;
@@ -523,7 +589,8 @@ void Cluster::CheckLogMatching(Node& n, const std::vector<Entry>& appended) {
     if (it->second.first != HashEntry(e)) {
       Violation("log matching: member " + std::to_string(n.id) + " holds " + DescribeEntry(e) +
                 " with other contents than another member at the same index and term");
-    } else if (prev.ok() && it->second.second != 0 && it->second.second != prev_term) {
+    } else if (raft && prev.ok() && it->second.second != 0 && it->second.second != prev_term) {
+      // Raft's log matching covers the whole prefix; Paxos slots are independent of each other.
       Violation("log matching: member " + std::to_string(n.id) + " holds " + DescribeEntry(e) +
                 " after an entry of term " + std::to_string(prev_term) +
                 ", another member after term " + std::to_string(it->second.second));
@@ -564,6 +631,15 @@ void Cluster::Crash(NodeId id, bool tear) {
     const Ready& rd = *n.pending;
     size_t records = (rd.snapshot ? 1 : 0) + rd.entries.size() + (rd.hard_state ? 1 : 0);
     size_t keep = rng_.Uniform(records + 1);
+    // Multi-Paxos overwrites accepted slots that later slots depend on; its storage requirement
+    // (docs/engine-contract.md) is that a write replacing durable slots, or installing a snapshot,
+    // is all or nothing. Appends past the durable end may still tear anywhere.
+    const bool overwrites =
+        rd.snapshot || (!rd.entries.empty() && rd.entries.front().index <= n.storage->LastIndex());
+    if (options_.engine == consensus::EngineKind::kMultiPaxos && overwrites && keep > 0 &&
+        keep < records) {
+      keep = (rd.snapshot ? 1 : 0) + rd.entries.size();
+    }
     if (keep > 0) {
       ++torn_writes_;
       Ready partial;

@@ -154,7 +154,8 @@ class Cluster {
   void HandleReady(Node& n);
   void FinishReady(Node& n);
   void Persist(Node& n, const consensus::Ready& rd);
-  void PersistEntries(Node& n, const std::vector<Entry>& entries);
+  void PersistEntries(Node& n, const std::vector<Entry>& entries,
+                      const std::map<Index, Term>& held);
   void ApplyEntries(Node& n, const std::vector<Entry>& entries);
   void ApplyOne(Node& n, const Entry& e);
   void ServeReads(Node& n);
@@ -162,6 +163,10 @@ class Cluster {
   void ObserveRole(Node& n);
   void CheckLeaderCompleteness(Node& n);
   void CheckLogMatching(Node& n, const std::vector<Entry>& appended);
+  void CheckChosenNeverChanges(Node& n, const std::vector<Entry>& appended);
+  void NotePromise(const Message& m);
+  void CheckPromisesKept(Node& n, const std::vector<Entry>& appended,
+                         const std::map<Index, Term>& held);
   void ExpireClientOps();
   void ShutDownRemovedMembers();
   void FinishClientOp(int client, bool ok, std::optional<std::string> output, bool cas_ok);
@@ -186,6 +191,7 @@ class Cluster {
   std::map<std::pair<Index, Term>, std::pair<uint64_t, Term>> log_entries_;  // -> (hash, prev term)
   std::map<uint64_t, Index> marker_index_;
   std::map<NodeId, Index> removals_;  // Removed member -> index of its removal.
+  std::map<NodeId, Term> promised_;   // Multi-Paxos: highest ballot each member promised.
   std::vector<std::string> violations_;
   std::vector<std::string> trace_;
   uint64_t torn_writes_ = 0;

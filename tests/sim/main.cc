@@ -4,6 +4,7 @@
 //   ballot-sim --engine raft --seeds 500 --members 1,3,5,7
 //   ballot-sim --engine raft --seed 1234 --members 3 --verbose        (replay one seed)
 //   ballot-sim --engine raft --bug commit-old-term --expect-failure   (a broken variant must fail)
+//   ballot-sim --compare --members 3                                   (both engines, side by side)
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "compare.h"
 #include "random_run.h"
 
 namespace {
@@ -104,6 +106,10 @@ int main(int argc, char** argv) {
                  "with --seed: print every message to or from this member, and its ticks");
   app.add_option("--history", history_file,
                  "with --seed: write the client history as JSON lines (see `ballot lincheck`)");
+  bool compare = false;
+  app.add_flag("--compare", compare,
+               "run the same workloads on both engines and print a table (uses the first "
+               "--members count and --seeds, default 5)");
   CLI11_PARSE(app, argc, argv);
   ballot::sim::InstallThrowingAssertHandler();
   single_seed = seed_opt->count() > 0;
@@ -124,6 +130,13 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ballot-sim: bad --members '%s'\n", members_text.c_str());
     return 2;
+  }
+  if (compare) {
+    ballot::sim::CompareConfig cc;
+    cc.members = member_counts.front();
+    cc.seeds = app.count("--seeds") > 0 ? seeds : 5;
+    std::printf("%s", ballot::sim::CompareTable(cc).c_str());
+    return 0;
   }
   if (single_seed) seeds = 1;
   if (!history_file.empty() && (seeds != 1 || member_counts.size() != 1)) {

@@ -508,6 +508,12 @@ const std::vector<std::pair<consensus::Bug, std::string>>& BugNames() {
       {consensus::Bug::kAppendWithoutLogMatching, "append-without-log-matching"},
       {consensus::Bug::kIgnoreHigherTerm, "ignore-higher-term"},
       {consensus::Bug::kReapplyAfterRestart, "reapply-after-restart"},
+      {consensus::Bug::kPaxosAcceptLowerBallot, "paxos-accept-lower-ballot"},
+      {consensus::Bug::kPaxosIgnorePromisedValues, "paxos-ignore-promised-values"},
+      {consensus::Bug::kPaxosPromiseBeforePersist, "paxos-promise-before-persist"},
+      {consensus::Bug::kPaxosChosenWithoutQuorum, "paxos-chosen-without-quorum"},
+      {consensus::Bug::kPaxosSkipGap, "paxos-skip-gap"},
+      {consensus::Bug::kPaxosReadWithoutQuorum, "paxos-read-without-quorum"},
   };
   return kNames;
 }

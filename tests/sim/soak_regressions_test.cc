@@ -13,6 +13,7 @@ struct Regression {
   uint64_t seed;
   int members;
   const char* what;
+  consensus::EngineKind engine = consensus::EngineKind::kRaft;
 };
 
 constexpr Regression kRegressions[] = {
@@ -22,17 +23,24 @@ constexpr Regression kRegressions[] = {
     {109833, 3, "the same false alarm, 5 terms later"},
     {114826, 5, "a candidate that applied its own removal still won the election"},
     {102356, 7, "the same, with 7 members"},
+    {186, 1, "multipaxos: a torn rewrite of accepted slots lost a chosen one (storage rule)",
+     consensus::EngineKind::kMultiPaxos},
+    {130, 1, "multipaxos: a torn write kept slots of a ballot but lost its promise",
+     consensus::EngineKind::kMultiPaxos},
+    {10965, 1, "multipaxos: the last voter was behind the removed leader's compaction",
+     consensus::EngineKind::kMultiPaxos},
 };
 
 TEST(SoakRegressions, SeedsThatOnceFailedPass) {
   InstallThrowingAssertHandler();  // An engine assertion fails the run, not the test binary.
   for (const Regression& r : kRegressions) {
     RunConfig config;
+    config.engine = r.engine;
     config.seed = r.seed;
     config.members = r.members;
     RunResult result = RunRandom(config);
-    EXPECT_TRUE(result.passed) << "seed " << r.seed << " members " << r.members << " (" << r.what
-                               << "): "
+    EXPECT_TRUE(result.passed) << consensus::EngineKindName(r.engine) << " seed " << r.seed
+                               << " members " << r.members << " (" << r.what << "): "
                                << (result.violations.empty() ? "" : result.violations.front());
   }
 }

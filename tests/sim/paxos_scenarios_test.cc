@@ -1,0 +1,544 @@
+// Scripted simulator scenarios for Multi-Paxos: the analogues of the Raft scenarios
+// (scenarios_test.cc) and the pitfalls of Paxos itself. Where a broken variant exists that a
+// scenario would expose, the scenario runs against it too and must catch it, so that no scenario
+// is a test that cannot fail.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "cluster.h"
+#include "lincheck/checker.h"
+
+namespace ballot::sim {
+namespace {
+
+using consensus::Bug;
+using consensus::EngineKind;
+using consensus::EntryType;
+using consensus::MessageType;
+using consensus::Role;
+
+ClusterOptions Calm(int members, uint64_t seed = 7, Bug bug = Bug::kNone) {
+  ClusterOptions o;
+  o.engine = EngineKind::kMultiPaxos;
+  o.seed = seed;
+  o.members = members;
+  o.bug = bug;
+  o.network.loss = 0;
+  o.network.duplicate = 0;
+  o.network.delay_min_ms = 1;
+  o.network.delay_max_ms = 2;
+  o.disk_sync_ms_min = 0;
+  o.disk_sync_ms_max = 1;
+  return o;
+}
+
+NodeId WaitForLeader(Cluster& c, int64_t max_ms = 3000) {
+  NodeId leader = consensus::kNoNode;
+  c.RunUntil(
+      [&] {
+        leader = c.Leader();
+        return leader != consensus::kNoNode &&
+               c.engine(leader).applied_index() >= c.engine(leader).last_index();
+      },
+      max_ms);
+  return leader;
+}
+
+lincheck::Operation RunOp(Cluster& c, int client, lincheck::OpKind kind, const std::string& key,
+                          const std::string& value, NodeId node, int64_t timeout_ms = 500) {
+  lincheck::Operation op;
+  op.kind = kind;
+  op.key = key;
+  op.value = value;
+  c.StartClientOp(client, op, node, timeout_ms);
+  c.RunUntil([&] { return !c.ClientBusy(client); }, timeout_ms + 10);
+  return c.history().back();
+}
+
+bool Linearizable(const Cluster& c) {
+  return lincheck::Check(c.history()).verdict == lincheck::CheckResult::Verdict::kLinearizable;
+}
+
+std::vector<NodeId> Others(const Cluster& c, const std::set<NodeId>& not_these) {
+  std::vector<NodeId> out;
+  for (NodeId id : c.node_ids()) {
+    if (!not_these.count(id)) out.push_back(id);
+  }
+  return out;
+}
+
+bool CarriesSlot(const consensus::Message& m, Index slot) {
+  for (const auto& e : m.entries) {
+    if (e.index == slot) return true;
+  }
+  return false;
+}
+
+std::string FirstViolation(const Cluster& c) {
+  return c.violations().empty() ? "" : c.violations().front();
+}
+
+// ---- An acceptor crashes before its promise is durable ----
+
+// Returns how many promises `acceptor` sent before the crash that lost them.
+int PromiseThenCrash(Bug bug, bool* lost) {
+  ClusterOptions o = Calm(3, 11, bug);
+  o.disk_sync_ms_min = 30;  // Syncs are slow: the crash lands while the promise is not durable.
+  o.disk_sync_ms_max = 30;
+  Cluster c(o);
+  const NodeId acceptor = 2;
+  int promises_before_sync = 0;
+  bool crashed = false;
+  c.network().set_drop_filter([&](const consensus::Message& m) {
+    if (m.type == MessageType::kPromise && m.from == acceptor && !m.reject && !crashed) {
+      ++promises_before_sync;
+    }
+    return false;
+  });
+  // Step until the acceptor is syncing a Ready that raises its promise; crash it then.
+  c.RunUntil(
+      [&] {
+        const auto* rd = c.PendingReady(acceptor);
+        return rd != nullptr && rd->hard_state && rd->hard_state->vote != acceptor &&
+               rd->hard_state->term > c.storage(acceptor).InitialHardState().term;
+      },
+      5000);
+  const auto* rd = c.PendingReady(acceptor);
+  EXPECT_NE(rd, nullptr);
+  if (rd == nullptr) return -1;
+  crashed = true;
+  const int sent = promises_before_sync;
+  const consensus::Term promised = rd->hard_state->term;
+  c.Crash(acceptor);
+  *lost = c.storage(acceptor).InitialHardState().term < promised;
+  c.Restart(acceptor);
+  c.RunFor(3000);
+  if (bug == Bug::kNone) {
+    EXPECT_TRUE(c.violations().empty()) << FirstViolation(c);
+  }
+  return sent;
+}
+
+TEST(PaxosScenario, PromiseIsNotSentBeforeItIsDurable) {
+  bool lost = false;
+  EXPECT_EQ(PromiseThenCrash(Bug::kNone, &lost), 0);
+  EXPECT_TRUE(lost) << "the crash did not lose the promise; the scenario tests nothing";
+}
+
+TEST(PaxosScenario, PromiseBeforePersistIsVisible) {
+  bool lost = false;
+  EXPECT_GT(PromiseThenCrash(Bug::kPaxosPromiseBeforePersist, &lost), 0);
+}
+
+// ---- Two proposers duel ----
+
+TEST(PaxosScenario, DuellingProposersSettle) {
+  ClusterOptions o = Calm(3, 13);
+  o.pre_vote = false;  // Every campaign raises the ballot: the classic duel.
+  o.check_quorum = false;
+  Cluster c(o);
+  // Member 3 never proposes, and no leader's accepts or heartbeats get through: each proposer's
+  // phase 1 succeeds and is then preempted by the other's higher ballot, again and again.
+  bool duel = true;
+  c.network().set_drop_filter([&](const consensus::Message& m) {
+    if (m.from == 3 && (m.type == MessageType::kPrepare || m.type == MessageType::kPreVote)) {
+      return true;
+    }
+    return duel && (m.type == MessageType::kAccept || m.type == MessageType::kHeartbeat);
+  });
+  std::set<consensus::Term> leading_ballots;
+  for (int i = 0; i < 1500; ++i) {
+    c.Step();
+    const NodeId l = c.Leader();
+    if (l != consensus::kNoNode) leading_ballots.insert(c.engine(l).soft_state().term);
+  }
+  EXPECT_GE(leading_ballots.size(), 3u) << "no duel took place";
+  duel = false;
+  const NodeId leader = WaitForLeader(c);
+  ASSERT_NE(leader, consensus::kNoNode);
+  const consensus::Term ballot = c.engine(leader).soft_state().term;
+  for (uint64_t m = 1; m <= 10; ++m) {
+    (void)c.ProposeMarker(c.Leader(), m);
+    c.RunFor(100);
+  }
+  EXPECT_EQ(c.Leader(), leader) << "the proposers did not settle";
+  EXPECT_EQ(c.engine(leader).soft_state().term, ballot);
+  EXPECT_TRUE(c.MarkerIndex(10).has_value());
+  c.CheckConvergence();
+  EXPECT_TRUE(c.violations().empty()) << FirstViolation(c);
+}
+
+// ---- A gap is filled by a no-op after the leader dies ----
+
+struct GapOutcome {
+  Index gap = 0;
+  bool filled_with_noop = false;
+  bool later_value_kept = false;
+  std::vector<std::string> violations;
+};
+
+GapOutcome GapAfterLeaderDies(Bug bug) {
+  ClusterOptions o = Calm(3, 17, bug);
+  o.max_message_bytes = 1;  // One slot per accept, so the script decides which slots travel.
+  o.snapshot_every_entries = 1000;
+  Cluster c(o);
+  GapOutcome out;
+  const NodeId leader = WaitForLeader(c);
+  EXPECT_NE(leader, consensus::kNoNode);
+  if (leader == consensus::kNoNode) return out;
+  // The accepts of the middle slot never leave the leader.
+  Index gap = 0;
+  c.network().set_drop_filter([&](const consensus::Message& m) {
+    return gap != 0 && m.from == leader && m.type == MessageType::kAccept && CarriesSlot(m, gap);
+  });
+  EXPECT_TRUE(c.ProposeMarker(leader, 1).ok());
+  const Index first = c.engine(leader).last_index();
+  EXPECT_TRUE(c.ProposeMarker(leader, 2).ok());
+  gap = c.engine(leader).last_index();
+  EXPECT_TRUE(c.ProposeMarker(leader, 3).ok());
+  const Index third = c.engine(leader).last_index();
+  c.RunFor(300);
+  for (NodeId f : Others(c, {leader})) {
+    EXPECT_EQ(c.engine(f).TermAt(gap).value_or(99), 0u) << "slot " << gap << " is no hole";
+    EXPECT_NE(c.engine(f).TermAt(third).value_or(0), 0u);
+  }
+  EXPECT_EQ(c.MarkerIndex(1), first);
+  c.Crash(leader);
+  c.RunUntil([&] { return c.Leader() != consensus::kNoNode && c.MarkerIndex(3).has_value(); },
+             3000);
+  c.RunFor(300);
+  out.gap = gap;
+  const NodeId next = c.Leader();
+  if (next != consensus::kNoNode) {
+    auto e = c.storage(next).Entries(gap, gap + 1, UINT64_MAX);
+    out.filled_with_noop = e.ok() && (*e)[0].type == EntryType::kNoop && (*e)[0].term != 0 &&
+                           c.kv_applied(next) >= gap;
+  }
+  out.later_value_kept = c.MarkerIndex(3) == third && !c.MarkerIndex(2).has_value();
+  out.violations = c.violations();
+  return out;
+}
+
+TEST(PaxosScenario, GapIsFilledWithNoopAfterLeaderDies) {
+  GapOutcome out = GapAfterLeaderDies(Bug::kNone);
+  EXPECT_TRUE(out.filled_with_noop) << "slot " << out.gap;
+  EXPECT_TRUE(out.later_value_kept);
+  EXPECT_TRUE(out.violations.empty()) << out.violations.front();
+}
+
+TEST(PaxosScenario, SkippedGapIsCaught) {
+  GapOutcome out = GapAfterLeaderDies(Bug::kPaxosSkipGap);
+  ASSERT_FALSE(out.violations.empty());
+  EXPECT_NE(out.violations.front().find("state machine safety"), std::string::npos)
+      << out.violations.front();
+}
+
+// ---- A value accepted by a minority survives a leader change ----
+
+struct MinorityOutcome {
+  Index slot = 0;
+  std::optional<Index> applied_at;
+  std::vector<std::string> violations;
+};
+
+MinorityOutcome MinorityValue(Bug bug) {
+  ClusterOptions o = Calm(5, 19, bug);
+  o.max_message_bytes = 1;
+  o.snapshot_every_entries = 1000;
+  Cluster c(o);
+  MinorityOutcome out;
+  const NodeId l1 = WaitForLeader(c);
+  EXPECT_NE(l1, consensus::kNoNode);
+  if (l1 == consensus::kNoNode) return out;
+  const auto rest = Others(c, {l1});
+  const NodeId keeper = rest[0];  // The one acceptor besides the leader that accepts the value.
+  Index slot = 0;
+  bool phase1 = false;
+  c.network().set_drop_filter([&](const consensus::Message& m) {
+    if (!phase1) {
+      return slot != 0 && m.from == l1 && m.to != keeper && m.type == MessageType::kAccept &&
+             CarriesSlot(m, slot);
+    }
+    // The next leader is not the keeper, and its phase 1 quorum must include the keeper.
+    if (m.from == keeper && (m.type == MessageType::kPrepare || m.type == MessageType::kPreVote)) {
+      return true;
+    }
+    return m.type == MessageType::kPromise && (m.from == rest[1] || m.from == rest[2]);
+  });
+  EXPECT_TRUE(c.ProposeMarker(l1, 7).ok());
+  slot = c.engine(l1).last_index();
+  c.RunUntil([&] { return c.engine(keeper).TermAt(slot).value_or(0) != 0; }, 500);
+  EXPECT_NE(c.engine(keeper).TermAt(slot).value_or(0), 0u);
+  EXPECT_FALSE(c.MarkerIndex(7).has_value()) << "the value was chosen by the first leader";
+  phase1 = true;
+  c.Crash(l1);
+  c.RunUntil([&] { return c.Leader() != consensus::kNoNode; }, 3000);
+  EXPECT_NE(c.Leader(), keeper);
+  c.network().set_drop_filter(nullptr);
+  c.RunFor(1000);
+  out.slot = slot;
+  out.applied_at = c.MarkerIndex(7);
+  out.violations = c.violations();
+  return out;
+}
+
+TEST(PaxosScenario, MinorityAcceptedValueSurvivesLeaderChange) {
+  MinorityOutcome out = MinorityValue(Bug::kNone);
+  EXPECT_EQ(out.applied_at, out.slot) << "the new leader did not re-propose the accepted value";
+  EXPECT_TRUE(out.violations.empty()) << out.violations.front();
+}
+
+TEST(PaxosScenario, IgnoringPromisedValuesLosesIt) {
+  MinorityOutcome out = MinorityValue(Bug::kPaxosIgnorePromisedValues);
+  EXPECT_FALSE(out.applied_at.has_value()) << "the broken leader kept the value anyway";
+}
+
+// ---- A deposed leader is asked for a read ----
+
+bool DeposedLeaderRead(Bug bug, consensus::ReadMode mode) {
+  ClusterOptions o = Calm(5, 21, bug);
+  o.read_mode = mode;
+  Cluster c(o);
+  const NodeId old_leader = WaitForLeader(c);
+  EXPECT_NE(old_leader, consensus::kNoNode);
+  EXPECT_EQ(RunOp(c, 0, lincheck::OpKind::kPut, "k", "v1", old_leader).status,
+            lincheck::OpStatus::kOk);
+  c.Isolate(old_leader);
+  NodeId new_leader = consensus::kNoNode;
+  c.RunUntil(
+      [&] {
+        for (NodeId id : Others(c, {old_leader})) {
+          if (c.engine(id).soft_state().role == Role::kLeader) new_leader = id;
+        }
+        return new_leader != consensus::kNoNode;
+      },
+      3000);
+  EXPECT_NE(new_leader, consensus::kNoNode);
+  EXPECT_EQ(RunOp(c, 1, lincheck::OpKind::kPut, "k", "v2", new_leader).status,
+            lincheck::OpStatus::kOk);
+  EXPECT_EQ(c.engine(old_leader).soft_state().role, Role::kLeader)
+      << "the old leader already stepped down; the scenario tests nothing";
+  auto read = RunOp(c, 2, lincheck::OpKind::kGet, "k", "", old_leader, 200);
+  const bool stale = read.status == lincheck::OpStatus::kOk && read.output == "v1";
+  return !stale && Linearizable(c);
+}
+
+TEST(PaxosScenario, DeposedLeaderDoesNotServeStaleReadIndexReads) {
+  EXPECT_TRUE(DeposedLeaderRead(Bug::kNone, consensus::ReadMode::kReadIndex));
+}
+
+TEST(PaxosScenario, DeposedLeaderDoesNotServeStaleLeaseReads) {
+  EXPECT_TRUE(DeposedLeaderRead(Bug::kNone, consensus::ReadMode::kLease));
+}
+
+TEST(PaxosScenario, DeposedLeaderCatchesReadWithoutQuorum) {
+  EXPECT_FALSE(DeposedLeaderRead(Bug::kPaxosReadWithoutQuorum, consensus::ReadMode::kReadIndex));
+}
+
+// ---- A read index requested before the new leader's opening no-op is chosen ----
+
+TEST(PaxosScenario, ReadIndexWaitsForNewLeadersFirstSlot) {
+  Cluster c(Calm(3, 31));
+  const NodeId l1 = WaitForLeader(c);
+  ASSERT_NE(l1, consensus::kNoNode);
+  // Followers accept the put but never learn that it was chosen.
+  bool put_sent = false;
+  c.network().set_drop_filter([&](const consensus::Message& m) {
+    if (m.from != l1) return false;
+    if (m.type == MessageType::kAccept && !m.entries.empty() && !put_sent) return false;
+    return m.type == MessageType::kHeartbeat || m.type == MessageType::kAccept;
+  });
+  auto put = RunOp(c, 0, lincheck::OpKind::kPut, "k", "v1", l1);
+  ASSERT_EQ(put.status, lincheck::OpStatus::kOk);
+  put_sent = true;
+  c.Crash(l1);
+  // The new leader's accepts are held back, so its opening slot cannot be chosen yet.
+  NodeId l2 = consensus::kNoNode;
+  c.network().set_drop_filter(
+      [&](const consensus::Message& m) { return m.from != l1 && m.type == MessageType::kAccept; });
+  c.RunUntil(
+      [&] {
+        l2 = c.Leader();
+        return l2 != consensus::kNoNode;
+      },
+      3000);
+  ASSERT_NE(l2, consensus::kNoNode);
+  EXPECT_LT(c.engine(l2).committed_index(), c.engine(l2).last_index());
+  lincheck::Operation get;
+  get.kind = lincheck::OpKind::kGet;
+  get.key = "k";
+  c.StartClientOp(1, get, l2, 2000);
+  c.RunFor(100);
+  EXPECT_TRUE(c.ClientBusy(1)) << "a read was answered before the leader's first slot was chosen";
+  c.network().set_drop_filter(nullptr);
+  c.RunUntil([&] { return !c.ClientBusy(1); }, 2000);
+  const auto& done = c.history().back();
+  ASSERT_EQ(done.status, lincheck::OpStatus::kOk);
+  EXPECT_EQ(done.output, "v1");
+  EXPECT_TRUE(Linearizable(c));
+  EXPECT_TRUE(c.violations().empty()) << FirstViolation(c);
+}
+
+// ---- Partial connectivity: the probe and stickiness keep one stable leader ----
+
+TEST(PaxosScenario, PartialConnectivityKeepsOneStableLeader) {
+  Cluster c(Calm(3, 51));
+  const NodeId leader = WaitForLeader(c);
+  ASSERT_NE(leader, consensus::kNoNode);
+  const consensus::Term ballot = c.engine(leader).soft_state().term;
+  auto rest = Others(c, {leader});
+  c.network().Cut(leader, rest[1]);
+  c.network().Cut(rest[1], leader);
+  for (uint64_t m = 1; m <= 20; ++m) {
+    c.RunFor(150);
+    (void)c.ProposeMarker(leader, m);
+  }
+  c.RunFor(200);
+  EXPECT_EQ(c.Leader(), leader);
+  EXPECT_EQ(c.engine(leader).soft_state().term, ballot) << "the ballot moved: leader disrupted";
+  EXPECT_TRUE(c.MarkerIndex(20).has_value());
+  EXPECT_TRUE(c.violations().empty()) << FirstViolation(c);
+}
+
+// ---- Membership: add a learner, promote it, remove the old leader ----
+
+TEST(PaxosScenario, MembershipChangesThroughTheLog) {
+  Cluster c(Calm(3, 43));
+  const NodeId l1 = WaitForLeader(c);
+  ASSERT_NE(l1, consensus::kNoNode);
+  const NodeId joiner = c.CreateJoiningNode();
+  using consensus::ConfChangeType;
+  ASSERT_TRUE(c.engine(l1).ProposeConfChange({ConfChangeType::kAddLearner, joiner, ""}).ok());
+  EXPECT_EQ(c.engine(l1).ProposeConfChange({ConfChangeType::kAddVoter, joiner, ""}).code(),
+            StatusCode::kFailedPrecondition)
+      << "a second change was accepted while one is in flight";
+  c.RunUntil([&] { return c.engine(l1).conf_state().learners.count(joiner) > 0; }, 1000);
+  ASSERT_TRUE(c.engine(l1).ProposeConfChange({ConfChangeType::kAddVoter, joiner, ""}).ok());
+  c.RunUntil([&] { return c.engine(joiner).conf_state().voters.count(joiner) > 0; }, 2000);
+  EXPECT_EQ(c.engine(l1).conf_state().voters.size(), 4u);
+  ASSERT_TRUE(c.engine(l1).ProposeConfChange({ConfChangeType::kRemove, l1, ""}).ok());
+  c.RunUntil(
+      [&] {
+        const NodeId l = c.Leader();
+        return l != consensus::kNoNode && l != l1 && c.engine(l).conf_state().voters.size() == 3;
+      },
+      3000);
+  const NodeId l2 = c.Leader();
+  ASSERT_NE(l2, l1);
+  ASSERT_TRUE(c.ProposeMarker(l2, 9).ok());
+  c.RunUntil([&] { return c.MarkerIndex(9).has_value(); }, 2000);
+  EXPECT_TRUE(c.MarkerIndex(9).has_value());
+  EXPECT_EQ(c.engine(l2).conf_state().voters.count(l1), 0u);
+  EXPECT_TRUE(c.violations().empty()) << FirstViolation(c);
+}
+
+// ---- Leadership transfer ----
+
+TEST(PaxosScenario, LeadershipTransferHandsOverWithoutLosingWrites) {
+  Cluster c(Calm(3, 47));
+  const NodeId l1 = WaitForLeader(c);
+  ASSERT_NE(l1, consensus::kNoNode);
+  const NodeId target = Others(c, {l1})[1];
+  ASSERT_TRUE(c.ProposeMarker(l1, 1).ok());
+  ASSERT_TRUE(c.engine(l1).TransferLeadership(target).ok());
+  EXPECT_EQ(c.engine(l1).Propose("x").code(), StatusCode::kUnavailable);
+  c.RunUntil([&] { return c.Leader() == target; }, 1000);
+  ASSERT_EQ(c.Leader(), target);
+  EXPECT_GT(c.engine(target).soft_state().term, c.engine(l1).hard_state().term - 1);
+  ASSERT_TRUE(c.ProposeMarker(target, 2).ok());
+  c.RunUntil([&] { return c.MarkerIndex(2).has_value(); }, 1000);
+  EXPECT_TRUE(c.MarkerIndex(1).has_value());
+  EXPECT_LT(*c.MarkerIndex(1), *c.MarkerIndex(2));
+  EXPECT_TRUE(c.violations().empty()) << FirstViolation(c);
+}
+
+// ---- Snapshots: a follower behind compaction catches up while slots keep being chosen ----
+
+struct SnapshotCounts {
+  int chunks = 0;
+  bool converged = false;
+};
+
+SnapshotCounts CatchUpBySnapshot(bool clog_instead_of_cut) {
+  ClusterOptions o = Calm(3, 61);
+  o.snapshot_every_entries = 20;
+  o.snapshot_keep_entries = 0;
+  o.snapshot_chunk_bytes = 64;
+  Cluster c(o);
+  const NodeId leader = WaitForLeader(c);
+  EXPECT_NE(leader, consensus::kNoNode);
+  const NodeId slow = Others(c, {leader})[0];
+  SnapshotCounts counts;
+  c.network().set_drop_filter([&](const consensus::Message& m) {
+    if (m.type == MessageType::kSnapshot && m.to == slow) ++counts.chunks;
+    return false;
+  });
+  if (clog_instead_of_cut) {
+    c.network().Clog(leader, slow, 400, c.now_ms() + 1500);
+  } else {
+    c.Isolate(slow);
+  }
+  uint64_t marker = 1;
+  for (; marker <= 120; ++marker) {
+    (void)c.ProposeMarker(leader, marker);
+    c.RunFor(5);
+  }
+  c.RunFor(200);
+  EXPECT_GT(c.storage(leader).FirstIndex(), c.engine(slow).committed_index() + 1)
+      << "the follower is not behind compaction; the scenario tests nothing";
+  c.HealNetwork();
+  for (; marker <= 200; ++marker) {
+    (void)c.ProposeMarker(c.Leader(), marker);
+    c.RunFor(5);
+  }
+  c.RunFor(2000);
+  counts.converged = c.kv_applied(slow) == c.kv_applied(c.Leader()) &&
+                     c.kv(slow).Fingerprint() == c.kv(c.Leader()).Fingerprint();
+  c.CheckConvergence();
+  EXPECT_TRUE(c.violations().empty()) << FirstViolation(c);
+  return counts;
+}
+
+TEST(PaxosScenario, SnapshotArrivesWhileSlotsAreChosen) {
+  auto counts = CatchUpBySnapshot(/*clog_instead_of_cut=*/false);
+  EXPECT_GE(counts.chunks, 2) << "the snapshot was not sent in chunks";
+  EXPECT_TRUE(counts.converged);
+}
+
+TEST(PaxosScenario, SlowFollowerBehindCompactionCatchesUp) {
+  auto counts = CatchUpBySnapshot(/*clog_instead_of_cut=*/true);
+  EXPECT_GE(counts.chunks, 1);
+  EXPECT_TRUE(counts.converged);
+}
+
+// ---- A deposed leader's accepts reach acceptors that promised its successor ----
+
+std::vector<std::string> StaleLeaderAccepts(Bug bug) {
+  Cluster c(Calm(3, 71, bug));
+  const NodeId l1 = WaitForLeader(c);
+  EXPECT_NE(l1, consensus::kNoNode);
+  // l1 is cut off but keeps leading (no check-quorum step-down yet); the others elect l2 and
+  // then hear l1's accepts again.
+  c.Isolate(l1);
+  c.RunUntil([&] { return c.Leader() != consensus::kNoNode && c.Leader() != l1; }, 3000);
+  c.HealNetwork();
+  (void)c.ProposeMarker(l1, 1);
+  c.RunFor(300);
+  (void)c.ProposeMarker(c.Leader(), 2);
+  c.RunFor(300);
+  if (bug == Bug::kNone) c.CheckConvergence();
+  return c.violations();
+}
+
+TEST(PaxosScenario, StaleLeaderAcceptsAreRefused) {
+  auto violations = StaleLeaderAccepts(Bug::kNone);
+  EXPECT_TRUE(violations.empty()) << violations.front();
+}
+
+TEST(PaxosScenario, AcceptingALowerBallotIsCaught) {
+  EXPECT_FALSE(StaleLeaderAccepts(Bug::kPaxosAcceptLowerBallot).empty());
+}
+
+}  // namespace
+}  // namespace ballot::sim

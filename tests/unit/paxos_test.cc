@@ -1,0 +1,241 @@
+// Multi-Paxos engine: the acceptor's log, ballots, phase 1 and 2 through the engine contract.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "consensus/engine.h"
+#include "consensus/memory_storage.h"
+#include "consensus/paxos/ballot.h"
+#include "consensus/paxos/paxos_log.h"
+
+namespace ballot::consensus::paxos {
+namespace {
+
+Entry E(Term term, Index index, std::string data = "") {
+  return Entry{term, index, EntryType::kNormal, std::move(data)};
+}
+
+// Persists what the log hands out, as a host does, then stabilizes.
+void Persist(PaxosLog& log, MemoryStorage& storage) {
+  std::vector<Entry> entries = log.unstable_entries();
+  log.MarkHandedOut();
+  ASSERT_TRUE(storage.Append(entries).ok());
+  log.Stabilize();
+}
+
+TEST(PaxosLog, WritePastTheEndLeavesHoles) {
+  MemoryStorage storage;
+  PaxosLog log(&storage, 0, 0);
+  log.Write({E(5, 3, "c")});
+  EXPECT_EQ(log.LastIndex(), 3u);
+  EXPECT_EQ(log.TermAt(1), std::optional<Term>(0));
+  EXPECT_EQ(log.TermAt(2), std::optional<Term>(0));
+  EXPECT_TRUE(IsHole(*log.EntryAt(1)));
+  EXPECT_EQ(log.EntryAt(3)->data, "c");
+  Persist(log, storage);
+  EXPECT_EQ(storage.LastIndex(), 3u);
+  EXPECT_TRUE(log.unstable_entries().empty());
+}
+
+TEST(PaxosLog, RewritingASlotKeepsTheSlotsAfterIt) {
+  MemoryStorage storage;
+  PaxosLog log(&storage, 0, 0);
+  log.Write({E(5, 1, "a"), E(5, 2, "b"), E(5, 3, "c")});
+  Persist(log, storage);
+  log.Write({E(7, 2, "B")});
+  // The whole suffix from slot 2 goes out again, so that a suffix-replacing append keeps slot 3.
+  ASSERT_EQ(log.unstable_entries().size(), 2u);
+  Persist(log, storage);
+  EXPECT_EQ(storage.LastIndex(), 3u);
+  EXPECT_EQ(*storage.TermAt(2), 7u);
+  EXPECT_EQ(*storage.TermAt(3), 5u);
+  EXPECT_EQ(log.EntryAt(2)->data, "B");
+}
+
+TEST(PaxosLog, AWriteDuringPersistStaysUnstable) {
+  MemoryStorage storage;
+  PaxosLog log(&storage, 0, 0);
+  log.Write({E(5, 1, "a"), E(0, 2), E(5, 3, "c")});
+  std::vector<Entry> handed = log.unstable_entries();
+  log.MarkHandedOut();
+  log.Write({E(5, 2, "b")});  // The hole is filled while the host persists the Ready.
+  ASSERT_TRUE(storage.Append(handed).ok());
+  log.Stabilize();
+  // Slot 1 is durable; slot 2 (and what follows it) must still be handed out.
+  ASSERT_FALSE(log.unstable_entries().empty());
+  EXPECT_EQ(log.unstable_entries().front().index, 2u);
+  Persist(log, storage);
+  EXPECT_EQ(*storage.TermAt(2), 5u);
+}
+
+TEST(PaxosLog, RestoreKeepsAcceptedSlotsAfterTheSnapshot) {
+  MemoryStorage storage;
+  PaxosLog log(&storage, 0, 0);
+  log.Write({E(0, 1), E(5, 2, "b"), E(5, 3, "c")});
+  Persist(log, storage);
+  Snapshot snapshot;
+  snapshot.meta.index = 2;
+  snapshot.meta.term = 4;
+  log.Restore(snapshot);
+  EXPECT_EQ(log.committed(), 2u);
+  EXPECT_EQ(log.LastIndex(), 3u);
+  EXPECT_EQ(log.EntryAt(3)->data, "c");
+}
+
+TEST(PaxosBallot, PacksRoundAndOwnerInOrder) {
+  EXPECT_EQ(BallotRound(MakeBallot(7, 3)), 7u);
+  EXPECT_EQ(BallotOwner(MakeBallot(7, 3)), 3u);
+  EXPECT_LT(MakeBallot(7, 9), MakeBallot(8, 1));
+  EXPECT_LT(MakeBallot(7, 1), MakeBallot(7, 2));
+}
+
+// A minimal host for a few engines: persists each Ready, delivers messages in FIFO order.
+class Host {
+ public:
+  explicit Host(int n) {
+    ConfState conf;
+    for (NodeId id = 1; id <= static_cast<NodeId>(n); ++id) conf.voters.insert(id);
+    for (NodeId id = 1; id <= static_cast<NodeId>(n); ++id) {
+      auto storage = std::make_unique<MemoryStorage>();
+      storage->SetInitialConfState(conf);
+      Config config;
+      config.id = id;
+      config.storage = storage.get();
+      config.seed = id;
+      auto engine = NewEngine(EngineKind::kMultiPaxos, config);
+      EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+      storages_[id] = std::move(storage);
+      engines_[id] = std::move(engine).value();
+    }
+  }
+  Engine& engine(NodeId id) { return *engines_.at(id); }
+  const MemoryStorage& storage(NodeId id) { return *storages_.at(id); }
+  std::vector<Entry>& applied(NodeId id) { return applied_[id]; }
+  std::vector<Message>& after_persist() { return after_persist_; }
+
+  void Stabilize() {
+    for (int round = 0; round < 1000; ++round) {
+      bool moved = false;
+      for (auto& [id, e] : engines_) {
+        if (!e->HasReady()) continue;
+        moved = true;
+        Ready rd = e->GetReady();
+        for (const Message& m : rd.messages) queue_.push_back(m);
+        EXPECT_TRUE(storages_[id]->Append(rd.entries).ok());
+        if (rd.hard_state) storages_[id]->SetHardState(*rd.hard_state);
+        for (const Message& m : rd.messages_after_persist) {
+          queue_.push_back(m);
+          after_persist_.push_back(m);
+        }
+        for (const Entry& c : rd.committed_entries) applied_[id].push_back(c);
+        e->Advance();
+      }
+      while (!queue_.empty()) {
+        Message m = queue_.front();
+        queue_.pop_front();
+        EXPECT_TRUE(engines_[m.to]->Step(m).ok()) << m.ToString();
+        moved = true;
+      }
+      if (!moved) return;
+    }
+    ADD_FAILURE() << "did not stabilize";
+  }
+  void Elect(NodeId id) {
+    for (int i = 0; i < 40 && engine(id).soft_state().role != Role::kLeader; ++i) {
+      engine(id).Tick();
+      Stabilize();
+    }
+    ASSERT_EQ(engine(id).soft_state().role, Role::kLeader);
+  }
+
+ private:
+  std::map<NodeId, std::unique_ptr<MemoryStorage>> storages_;
+  std::map<NodeId, std::unique_ptr<Engine>> engines_;
+  std::map<NodeId, std::vector<Entry>> applied_;
+  std::deque<Message> queue_;
+  std::vector<Message> after_persist_;
+};
+
+TEST(PaxosEngine, RefusesIdsThatDoNotFitABallot) {
+  MemoryStorage storage;
+  Config config;
+  config.id = kBallotIdMax + 1;
+  config.storage = &storage;
+  auto engine = NewEngine(EngineKind::kMultiPaxos, config);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(PaxosEngine, ThreeMembersChooseAndLearn) {
+  Host h(3);
+  h.Elect(1);
+  const Term ballot = h.engine(1).soft_state().term;
+  EXPECT_EQ(BallotOwner(ballot), 1u);
+  ASSERT_TRUE(h.engine(1).Propose("x").ok());
+  h.Stabilize();
+  h.engine(1).Tick();  // A heartbeat carries the commit point to the acceptors.
+  h.Stabilize();
+  for (NodeId id : {1, 2, 3}) {
+    std::vector<std::string> data;
+    for (const Entry& e : h.applied(id)) {
+      if (e.type == EntryType::kNormal) data.push_back(e.data);
+    }
+    EXPECT_EQ(data, std::vector<std::string>{"x"}) << "member " << id;
+    EXPECT_EQ(h.engine(id).TermAt(h.engine(1).last_index()), ballot);
+  }
+  // Promises and acceptances promise durability: they left after the Ready was persisted.
+  bool promised = false;
+  for (const Message& m : h.after_persist()) promised |= m.type == MessageType::kPromise;
+  EXPECT_TRUE(promised);
+}
+
+TEST(PaxosEngine, RequestsToAFollowerAreRefusedLikeRafts) {
+  Host h(3);
+  h.Elect(1);
+  EXPECT_EQ(h.engine(2).Propose("x").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(h.engine(2).ProposeConfChange({ConfChangeType::kAddLearner, 9, ""}).code(),
+            StatusCode::kUnavailable);
+  EXPECT_EQ(h.engine(2).TransferLeadership(3).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(h.engine(1).TransferLeadership(9).code(), StatusCode::kInvalidArgument);
+  Host lonely(3);
+  EXPECT_EQ(lonely.engine(2).ReadIndex("r").code(), StatusCode::kUnavailable);
+}
+
+TEST(PaxosEngine, AnAcceptFromAnotherMembersBallotIsRejected) {
+  Host h(3);
+  Message m;
+  m.type = MessageType::kAccept;
+  m.from = 2;
+  m.to = 1;
+  m.term = MakeBallot(5, 3);  // Member 3's ballot, sent by member 2.
+  EXPECT_EQ(h.engine(1).Step(m).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(PaxosEngine, AHigherBallotDeposesTheLeaderAndKeepsChosenValues) {
+  Host h(3);
+  h.Elect(1);
+  ASSERT_TRUE(h.engine(1).Propose("x").ok());
+  h.Stabilize();
+  // Member 2 is asked to take over (as in a leadership transfer) and runs phase 1.
+  ASSERT_TRUE(h.engine(1).TransferLeadership(2).ok());
+  h.Stabilize();
+  EXPECT_EQ(h.engine(2).soft_state().role, Role::kLeader);
+  EXPECT_EQ(h.engine(1).soft_state().role, Role::kFollower);
+  EXPECT_GT(h.engine(2).soft_state().term, MakeBallot(1, 1));
+  ASSERT_TRUE(h.engine(2).Propose("y").ok());
+  h.Stabilize();
+  h.engine(2).Tick();
+  h.Stabilize();
+  std::vector<std::string> data;
+  for (const Entry& e : h.applied(3)) {
+    if (e.type == EntryType::kNormal) data.push_back(e.data);
+  }
+  EXPECT_EQ(data, (std::vector<std::string>{"x", "y"}));
+}
+
+}  // namespace
+}  // namespace ballot::consensus::paxos
