@@ -4,7 +4,10 @@
 #   tier 2  simulator: scripted scenarios, random seeds for 1, 3, 5 and 7 members, and proof that
 #           each deliberately broken engine variant is caught
 #   tiers 1 and 2 again, briefly, under AddressSanitizer and UBSan
-# Tiers 3 (integration) and 4 (benchmarks) arrive with the server.
+#   tier 3  integration: real `ballot serve` processes on loopback, etcdctl as the client
+#           (tests/e2e), for each engine
+#   tier 4  a bounded smoke run of `ballot bench` (the full comparison with etcd is
+#           bench/compare.sh, not part of the tests)
 # SIM_SEEDS overrides the number of random seeds per member count (default 500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +52,20 @@ for engine in $ENGINES; do
   variants=$((variants + $(grep -c '^caught:' <<<"$caught_out")))
 done
 
+e2e=0
+if build/bin/ballot --help | grep -q '^  serve'; then
+  for engine in $ENGINES; do
+    step "tier 3: integration tests against ballot serve, $engine"
+    e2e_out=$(tests/e2e/run.sh --server ballot --engine "$engine" | tee /dev/stderr)
+    e2e=$((e2e + $(sed -n 's/^e2e summary: \([0-9]*\) passed.*/\1/p' <<<"$e2e_out")))
+  done
+else
+  echo "tier 3 skipped: build/bin/ballot has no serve command"
+fi
+
+step "tier 4: ballot bench smoke run against a 1-member etcd"
+bench/smoke.sh
+
 # One closing line for whoever reads the log: every check above passed, or we would not be here.
 unit=$(ctest --test-dir build -N -L unit | sed -n 's/^Total Tests: //p')
 scenarios=$(ctest --test-dir build -N -L sim | sed -n 's/^Total Tests: //p')
@@ -56,5 +73,6 @@ engines=$(wc -w <<<"$ENGINES")
 runs=$((engines * SIM_SEEDS * 4))
 
 step "all tiers passed"
-echo "unit tests $unit, scenarios $scenarios, simulator runs $runs, broken variants caught $variants"
-echo "summary: $((unit + scenarios + runs + variants)) passed, 0 failed"
+echo "unit tests $unit, scenarios $scenarios, simulator runs $runs, broken variants caught $variants," \
+  "integration tests $e2e, bench smoke 1"
+echo "summary: $((unit + scenarios + runs + variants + e2e + 1)) passed, 0 failed"
