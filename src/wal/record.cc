@@ -164,6 +164,41 @@ Result<Entry> DecodeEntry(std::string_view payload) {
   return e;
 }
 
+std::string EncodeEntryBatch(const std::vector<Entry>& entries) {
+  BALLOT_ASSERT(!entries.empty(), "empty entry batch");
+  std::string out;
+  PutU32(&out, static_cast<uint32_t>(entries.size()));
+  for (const Entry& entry : entries) {
+    const std::string encoded = EncodeEntry(entry);
+    PutU32(&out, static_cast<uint32_t>(encoded.size()));
+    out.append(encoded);
+  }
+  return out;
+}
+
+Result<std::vector<Entry>> DecodeEntryBatch(std::string_view payload) {
+  Decoder d(payload);
+  uint32_t count = 0;
+  // Each entry takes at least 4 + 17 bytes, which bounds count by the payload before reserving.
+  if (!d.U32(&count) || count == 0 || count > payload.size() / 21) {
+    return Malformed("entry batch", "bad count");
+  }
+  std::vector<Entry> entries;
+  entries.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    uint32_t bytes = 0;
+    std::string_view encoded;
+    if (!d.U32(&bytes) || !d.Bytes(bytes, &encoded)) return Malformed("entry batch", "too short");
+    ASSIGN_OR_RETURN(Entry entry, DecodeEntry(encoded));
+    if (i > 0 && entry.index != entries.back().index + 1) {
+      return Malformed("entry batch", "entries not contiguous");
+    }
+    entries.push_back(std::move(entry));
+  }
+  if (!d.Done()) return Malformed("entry batch", "trailing bytes");
+  return entries;
+}
+
 std::string EncodeHardState(const HardState& hs) {
   std::string out;
   PutU64(&out, hs.term);
@@ -234,7 +269,7 @@ RecordReader::Item RecordReader::Next() {
   }
   const uint8_t type = static_cast<uint8_t>(p[8]);
   if (type < static_cast<uint8_t>(RecordType::kSegmentHeader) ||
-      type > static_cast<uint8_t>(RecordType::kSnapshot)) {
+      type > static_cast<uint8_t>(RecordType::kEntryBatch)) {
     return fail(Outcome::kCorrupt, "unknown record type " + std::to_string(type));
   }
   item.outcome = Outcome::kRecord;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "consensus/types.h"
@@ -19,6 +20,10 @@ enum class RecordType : uint8_t {
   kEntry = 2,
   kHardState = 3,
   kSnapshot = 4,  // A snapshot marker: the meta of a snapshot whose data the caller stores.
+  // Several contiguous entries in one record, so that they become durable all or nothing: used
+  // when a write overwrites entries already in the log (a Paxos acceptor rewriting accepted
+  // slots must never lose the old values to a torn write without having the new ones).
+  kEntryBatch = 5,
 };
 
 constexpr size_t kRecordHeaderBytes = 9;
@@ -56,6 +61,9 @@ std::string EncodeSnapshotMeta(const consensus::SnapshotMeta& meta);
 
 Result<SegmentHeader> DecodeSegmentHeader(std::string_view payload);
 Result<consensus::Entry> DecodeEntry(std::string_view payload);
+// [u32 count | count x (u32 length | entry as EncodeEntry)]; the entries contiguous, count >= 1.
+std::string EncodeEntryBatch(const std::vector<consensus::Entry>& entries);
+Result<std::vector<consensus::Entry>> DecodeEntryBatch(std::string_view payload);
 Result<consensus::HardState> DecodeHardState(std::string_view payload);
 Result<consensus::SnapshotMeta> DecodeSnapshotMeta(std::string_view payload);
 

@@ -158,6 +158,14 @@ Status Wal::RecoverSegment(const Segment& segment, bool last) {
         if (applied.ok()) state_.Append(std::move(entry).value());
         break;
       }
+      case RecordType::kEntryBatch: {
+        Result<std::vector<Entry>> entries = DecodeEntryBatch(item.payload);
+        applied = entries.ok() ? state_.CheckAppend(entries->front().index) : entries.status();
+        if (applied.ok()) {
+          for (Entry& entry : *entries) state_.Append(std::move(entry));
+        }
+        break;
+      }
       case RecordType::kHardState: {
         Result<HardState> hs = DecodeHardState(item.payload);
         applied = hs.status();
@@ -276,9 +284,15 @@ Status Wal::Save(const HardState* hs, const std::vector<Entry>& entries, bool sy
       }
     }
     std::string batch;
-    for (const Entry& entry : entries) {
-      RETURN_IF_ERROR(AddRecordLocked(RecordType::kEntry, EncodeEntry(entry), &batch));
-      state_.Append(entry);
+    if (OverwritesLocked(entries)) {
+      // All or nothing: a torn write must leave the old entries, not a cut-off mix of old and new.
+      RETURN_IF_ERROR(AddRecordLocked(RecordType::kEntryBatch, EncodeEntryBatch(entries), &batch));
+      for (const Entry& entry : entries) state_.Append(entry);
+    } else {
+      for (const Entry& entry : entries) {
+        RETURN_IF_ERROR(AddRecordLocked(RecordType::kEntry, EncodeEntry(entry), &batch));
+        state_.Append(entry);
+      }
     }
     if (hs != nullptr) {
       RETURN_IF_ERROR(AddRecordLocked(RecordType::kHardState, EncodeHardState(*hs), &batch));
@@ -287,6 +301,14 @@ Status Wal::Save(const HardState* hs, const std::vector<Entry>& entries, bool sy
     RETURN_IF_ERROR(FlushLocked(&batch));
   }
   return sync ? Sync() : Status::Ok();
+}
+
+// Requires mu_. Whether `entries` replace entries the log holds, and fit in one record.
+bool Wal::OverwritesLocked(const std::vector<Entry>& entries) const {
+  if (entries.empty() || entries.front().index > state_.last_index()) return false;
+  uint64_t bytes = 4;
+  for (const Entry& entry : entries) bytes += 4 + EncodeEntry(Entry{}).size() + entry.data.size();
+  return bytes <= kRecordBytesMax;
 }
 
 Status Wal::SaveSnapshot(const SnapshotMeta& meta) {

@@ -53,8 +53,10 @@ class Wal {
   Wal& operator=(const Wal&) = delete;
 
   // Writes `entries` (contiguous; the first may overwrite a suffix, as Raft's conflict rule does),
-  // then `hs` if not null; with `sync`, returns once they are durable. FailedPrecondition for a gap
-  // or an index the snapshot covers; InvalidArgument for an entry over kRecordBytesMax.
+  // then `hs` if not null; with `sync`, returns once they are durable. Entries that overwrite a
+  // suffix are written as one record, so a crash keeps all of them or none (up to
+  // kRecordBytesMax in all; a larger overwrite is written entry by entry). FailedPrecondition for a
+  // gap or an index the snapshot covers; InvalidArgument for an entry over kRecordBytesMax.
   Status Save(const consensus::HardState* hs, const std::vector<consensus::Entry>& entries,
               bool sync);
   // Records that a snapshot (stored by the caller) covers the log up to meta.index; the entries
@@ -96,6 +98,7 @@ class Wal {
 
   // All *Locked methods require mu_.
   Status CreateSegmentLocked(consensus::Index first_index);
+  bool OverwritesLocked(const std::vector<consensus::Entry>& entries) const;
   Status AddRecordLocked(RecordType type, const std::string& payload, std::string* batch);
   Status FlushLocked(std::string* batch);
   Status RollLocked();
