@@ -1,0 +1,166 @@
+// Transport: consensus messages between the members of one cluster, over gRPC streams.
+//
+// Each member runs one Transport. It listens for its peers' streams and opens one stream to each
+// peer it knows (AddPeer); Send() queues messages per peer and returns at once; a peer's stream
+// writes them in batches, in the order they were sent. Messages that do not fit a peer's bounded
+// queue, or that are in flight when a stream breaks, are dropped and counted: the engines tolerate
+// loss and retransmit. A broken stream is reopened with bounded exponential backoff. See
+// docs/transport.md for the wire format and the limits.
+//
+// Threads: one reconnection thread per running transport; everything else runs on gRPC's callback
+// threads. No call of this class waits for the network, except Stop(), which cancels every stream
+// and returns once they are gone.
+//
+// Thread-safety: every public method may be called from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "consensus/types.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace ballot::transport {
+
+// "http://host:port" (etcd's peer URL form) or "host:port" -> "host:port". https:// and other
+// schemes are refused: the transport speaks plaintext only for now.
+Result<std::string> ParsePeerUrl(std::string_view url);
+
+// Counters of one outbound peer, since AddPeer.
+struct PeerStats {
+  uint64_t sent_messages = 0;     // Written to a stream (gRPC accepted the batch).
+  uint64_t sent_bytes = 0;        // Encoded bytes of those messages.
+  uint64_t batches = 0;           // Batches written.
+  uint64_t dropped_messages = 0;  // Queue full, too large, lost with a broken stream, or Stop().
+  uint64_t reconnects = 0;        // Streams established after the first one.
+  uint64_t stream_failures = 0;   // Streams that ended or failed to open (not counting Stop).
+  uint64_t queued_messages = 0;   // Waiting now.
+  bool connected = false;         // A stream is established now.
+  std::string last_error;         // Why the last stream ended, "" if none did.
+};
+
+// Counters of the receiving side, since the transport was made.
+struct ReceiveStats {
+  uint64_t streams = 0;          // Streams accepted.
+  uint64_t batches = 0;          // Batches delivered to the handler.
+  uint64_t messages = 0;         // Messages delivered to the handler.
+  uint64_t refused_batches = 0;  // Wrong cluster id or addressee: refused, stream ended.
+  uint64_t invalid_batches = 0;  // A message failed validation: refused, stream ended.
+};
+
+class Transport {
+ public:
+  struct Options {
+    uint64_t cluster_id = 0;
+    consensus::NodeId self = consensus::kNoNode;
+    // Where peers reach this member, etcd style ("http://127.0.0.1:2380"). Port 0 picks a free
+    // port; port() tells which.
+    std::string listen_url = "http://127.0.0.1:0";
+    // A batch holds messages up to this many encoded bytes (a larger message goes alone).
+    uint64_t max_batch_bytes = 1 << 20;
+    // The largest batch this member accepts and sends (gRPC's message size limits, both ways).
+    // Send() drops a message that would not fit alone.
+    uint64_t max_message_bytes = 32 << 20;
+    // Per peer: messages and encoded bytes waiting; a message beyond either bound is dropped.
+    uint64_t queue_messages_max = 4096;
+    uint64_t queue_bytes_max = 64 << 20;
+    // Per peer: snapshot chunks waiting in their own lane (see docs/transport.md).
+    uint64_t snapshot_queue_messages_max = 8;
+    // Delay before reopening a broken stream: doubles from initial to max, reset once connected.
+    int reconnect_backoff_initial_ms = 50;
+    int reconnect_backoff_max_ms = 2000;
+
+    Status Validate() const;
+  };
+
+  // Receives the messages of one batch, in order. Called on a gRPC thread, never for two batches
+  // at once; it must not block for long (the member enqueues and returns), since a stream reads
+  // its next batch only after the handler returns.
+  using Handler = std::function<void(std::vector<consensus::Message>)>;
+
+  Transport(Options options, Handler handler);
+  ~Transport();  // Stops.
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  // Listens and opens streams to the peers added so far. InvalidArgument for bad options,
+  // Unavailable when the address cannot be bound, FailedPrecondition when already running.
+  Status Start();
+  // Cancels every stream, stops listening, drops what is queued and joins the transport's thread.
+  // Returns in bounded time even when peers are unreachable. A stopped transport may Start again.
+  void Stop();
+  bool running() const;
+
+  // The bound port while running (useful with port 0), else 0.
+  int port() const;
+  // "http://<host>:<port>" with the bound port, for AddPeer on other transports.
+  std::string url() const;
+
+  // AlreadyExists / NotFound for an id that is / is not known; InvalidArgument for a bad URL, or
+  // for id 0 or self. Peers stay across Stop and Start.
+  Status AddPeer(consensus::NodeId id, std::string_view url);
+  Status UpdatePeer(consensus::NodeId id,
+                    std::string_view url);  // Reopens the stream; keeps queue.
+  Status RemovePeer(consensus::NodeId id);  // Drops its queue.
+
+  // Queues each message for its `to`. Never waits for the network. A message with from == 0 is
+  // sent as from self; messages for unknown peers, for self, from another member, or too large are
+  // dropped (counted in dropped_unroutable()).
+  void Send(std::vector<consensus::Message> messages);
+
+  std::optional<PeerStats> GetPeerStats(consensus::NodeId id) const;
+  std::map<consensus::NodeId, PeerStats> GetStats() const;
+  ReceiveStats GetReceiveStats() const;
+  uint64_t dropped_unroutable() const;
+
+ private:
+  class PeerLink;
+  class Receiver;
+  class OutStream;
+  friend class PeerLink;
+  friend class Receiver;
+
+  void ReconnectLoop();
+  void WakeReconnectLoop();
+  void Deliver(std::vector<consensus::Message> messages);
+
+  const Options options_;
+  const Handler handler_;
+
+  std::mutex lifecycle_mu_;  // Serializes Start and Stop.
+
+  mutable std::mutex mu_;  // Guards the fields below (not the links' own state).
+  bool running_ = false;
+  int port_ = 0;
+  std::string host_;
+  std::map<consensus::NodeId, std::unique_ptr<PeerLink>> peers_;
+  uint64_t dropped_unroutable_ = 0;
+  std::unique_ptr<Receiver> receiver_;
+  std::unique_ptr<grpc::Server> server_;
+
+  std::mutex loop_mu_;  // Guards the reconnection loop's flags.
+  std::condition_variable loop_cv_;
+  bool loop_stop_ = false;
+  bool loop_wake_ = false;
+  std::thread loop_thread_;
+
+  std::mutex handler_mu_;  // Serializes calls of handler_.
+
+  mutable std::mutex receive_mu_;  // Guards receive_stats_.
+  ReceiveStats receive_stats_;
+};
+
+}  // namespace ballot::transport
