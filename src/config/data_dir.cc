@@ -25,14 +25,19 @@ Status Errno(const std::string& what, const std::string& path) {
   return Status::Internal(what + " " + path + ": " + std::strerror(errno));
 }
 
+// Creates `path` and its missing parents with mode 0700 (etcd's MkdirAll with its private mode).
 Status MakeDir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) == 0 || errno == EEXIST) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return Errno("cannot stat", path);
-    if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(path + " is not a directory");
-    return Status::Ok();
+  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    const std::string prefix = path.substr(0, slash);
+    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Errno("cannot create directory", prefix);
+    }
+    if (slash == std::string::npos) break;
   }
-  return Errno("cannot create directory", path);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Errno("cannot stat", path);
+  if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(path + " is not a directory");
+  return Status::Ok();
 }
 
 Status SyncPath(const std::string& path) {

@@ -94,6 +94,8 @@ Status ParseAllUrls(ServeConfig& config) {
   ASSIGN_OR_RETURN(p.listen_peer_urls, ParseUrls(config.listen_peer_urls, "listen-peer-urls"));
   ASSIGN_OR_RETURN(p.initial_advertise_peer_urls,
                    ParseUrls(config.initial_advertise_peer_urls, "initial-advertise-peer-urls"));
+  // Before the default --initial-cluster is derived from them, so that an error names them.
+  RETURN_IF_ERROR(CheckAdvertiseUrls(p.initial_advertise_peer_urls, "initial-advertise-peer-urls"));
   p.listen_metrics_urls.clear();
   if (!config.listen_metrics_urls.empty()) {
     ASSIGN_OR_RETURN(p.listen_metrics_urls,
@@ -144,6 +146,7 @@ void AddServeFlags(CLI::App& app, ServeConfig& config) {
             if constexpr (std::is_same_v<T, std::string>) {
               if (!field.empty()) option->capture_default_str();
             } else {
+              if constexpr (std::is_unsigned_v<T>) option->check(CLI::NonNegativeNumber);
               option->capture_default_str();
             }
           }
