@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "base/logging.h"
+#include "mvcc/snapshot.h"
 #include "server/convert.h"
 #include "server/errors.h"
 
@@ -598,12 +599,11 @@ void Member::ApplyRequest(mvcc::ApplyBatch& batch, const Entry& entry, Applied& 
     return;
   }
   ApplyResult result;
-  auto attach = [this](const std::vector<mvcc::Event>& events) {
-    for (const mvcc::Event& ev : events) {
-      const mvcc::LeaseId prev = ev.prev_kv ? ev.prev_kv->lease : 0;
-      const mvcc::LeaseId now = ev.type == mvcc::EventType::kPut ? ev.kv.lease : 0;
-      if (prev != 0 && prev != now) lessor_->Detach(ev.kv.key, prev);
-      if (now != 0) (void)lessor_->Attach(ev.kv.key, now);
+  auto attach = [this, &entry](const std::vector<mvcc::Event>& events) {
+    Status s = lessor_->ApplyEvents(events);
+    if (!s.ok()) {
+      BLOG_WARN("member {}: lease bookkeeping at index {}: {}", options_.node.name, entry.index,
+                s.ToString());
     }
   };
   auto finish_write = [&](auto written, auto response) {
@@ -748,12 +748,13 @@ void Member::ApplyConfChange(mvcc::ApplyBatch& batch, const Entry& entry) {
 Result<std::string> Member::Snapshot() {
   (void)store_->MakeDurable();
   ASSIGN_OR_RETURN(auto writer, store_->NewSnapshotWriter(""));
-  return ReadAllSnapshot(*writer);
+  return writer->ReadAll();
 }
 
 Status Member::Restore(const std::string& data, Index index) {
   ASSIGN_OR_RETURN(auto installer, store_->NewSnapshotInstaller());
-  RETURN_IF_ERROR(InstallAllSnapshot(*installer, data));
+  RETURN_IF_ERROR(installer->Append(data));
+  RETURN_IF_ERROR(installer->Finish().status());
   if (store_->Applied().index != index) {
     return Status::DataLoss(fmt::format("snapshot at index {} holds a store applied to {}", index,
                                         store_->Applied().index));

@@ -93,6 +93,7 @@ Status Node::Init() {
   config.pre_vote = options_.pre_vote;
   config.check_quorum = options_.check_quorum;
   config.read_mode = options_.read_mode;
+  config.lease_drift_ticks = options_.lease_drift_ticks;
   config.max_message_bytes = options_.max_message_bytes;
   config.max_uncommitted_bytes = options_.max_uncommitted_bytes;
   config.applied = applied;

@@ -84,6 +84,7 @@ struct NodeOptions {
   bool pre_vote = true;
   bool check_quorum = true;
   consensus::ReadMode read_mode = consensus::ReadMode::kReadIndex;
+  int lease_drift_ticks = 2;
   uint64_t max_message_bytes = 1 << 20;
   uint64_t max_uncommitted_bytes = 64 << 20;
   uint64_t snapshot_count = 100000;  // Applied entries between snapshots.
