@@ -152,6 +152,11 @@ class ServeCommand : public Command {
     mopts.election_timeout_ms = static_cast<int>(cfg.election_timeout_ms);
     mopts.request_timeout_ms = 5000 + 2 * static_cast<int>(cfg.election_timeout_ms);
     mopts.on_members_changed = sync_peers;
+    if (cfg.parsed.auto_compaction_mode == config::CompactionMode::kRevision) {
+      mopts.auto_compaction_revisions = cfg.parsed.auto_compaction_revisions;
+    } else {
+      mopts.auto_compaction_period_ms = cfg.parsed.auto_compaction_period_ms;
+    }
 
     sync_peers(mopts.initial_members);
     RETURN_IF_ERROR(transport.Start());

@@ -142,7 +142,18 @@ Status Member::Init(PeerSender* peers) {
   next_request_id_ = ((options_.node.id & 0xffff) << 48) |
                      ((static_cast<uint64_t>(unix_ms) & ((1ull << 40) - 1)) << 8);
 
-  ASSIGN_OR_RETURN(node_, Node::Open(options_.node, static_cast<StateMachine*>(this), peers));
+  NodeOptions node_options = options_.node;
+  // The lessor follows leadership at once, so that a new leader renews leases without a gap.
+  node_options.on_soft_state = [this](const consensus::SoftState& soft) {
+    const bool leader = soft.role == consensus::Role::kLeader;
+    if (leader && !lessor_->primary()) {
+      lessor_->Promote(NowMs(), options_.election_timeout_ms);
+    } else if (!leader && lessor_->primary()) {
+      lessor_->Demote();
+    }
+  };
+  ASSIGN_OR_RETURN(node_,
+                   Node::Open(std::move(node_options), static_cast<StateMachine*>(this), peers));
   housekeeping_thread_ = std::thread([this] { Housekeeping(); });
   return Status::Ok();
 }
@@ -205,7 +216,9 @@ Result<ApplyResult> Member::ProposeAndWait(InternalRequest request, bool may_for
   std::string data = request.SerializeAsString();
   if (data.size() > options_.max_request_bytes) return ErrRequestTooLarge();
   std::future<ApplyResult> done = wait_.Register(id);
-  Status s = node_->Propose(std::move(data), deadline);
+  Status s = node_->Propose(data, deadline);
+  // Without a known leader (an election in progress), wait for one, as etcd does.
+  while (s.IsUnavailable() && WaitForLeader(deadline)) s = node_->Propose(data, deadline);
   if (!s.ok()) {
     wait_.Cancel(id);
     Status mapped = MapProposeError(s);
@@ -217,6 +230,18 @@ Result<ApplyResult> Member::ProposeAndWait(InternalRequest request, bool may_for
     return ErrTimeout();
   }
   return done.get();
+}
+
+bool Member::WaitForLeader(Deadline deadline) {
+  const auto step = std::chrono::milliseconds(std::max(1, options_.node.tick_ms));
+  if (node_->status().soft.leader != consensus::kNoNode) return false;
+  while (Clock::now() + step < deadline) {
+    std::this_thread::sleep_for(step);
+    const NodeStatus st = node_->status();
+    if (!st.fatal.ok()) return false;
+    if (st.soft.leader != consensus::kNoNode) return true;
+  }
+  return false;
 }
 
 Result<ApplyResult> Member::Forward(const InternalRequest& request, Deadline deadline) {
@@ -284,7 +309,17 @@ internal::ForwardResponse Member::HandleForwardedTimeToLive(
 Status Member::LinearizableWait() {
   const Deadline deadline = RequestDeadline();
   Result<Index> index = node_->ReadIndex(deadline);
-  if (!index.ok()) return MapProposeError(index.status());
+  // The engine refuses a read index only while it knows no leader: wait for one (the status the
+  // member publishes may lag the engine, so do not ask it).
+  const auto step = std::chrono::milliseconds(std::max(1, options_.node.tick_ms));
+  while (!index.ok() && index.status().IsUnavailable() && Clock::now() + step < deadline &&
+         node_->status().fatal.ok()) {
+    std::this_thread::sleep_for(step);
+    index = node_->ReadIndex(deadline);
+  }
+  if (!index.ok()) {
+    return index.status().IsUnavailable() ? ErrNoLeader() : MapProposeError(index.status());
+  }
   Status s = node_->WaitApplied(*index, deadline);
   return s.ok() ? s : MapProposeError(s);
 }
@@ -352,8 +387,19 @@ Result<etcdserverpb::LeaseRevokeResponse> Member::LeaseRevoke(
   return Answer<etcdserverpb::LeaseRevokeResponse>(ProposeAndWait(std::move(ir)));
 }
 
+bool Member::WaitForPrimary(Deadline deadline) {
+  while (Clock::now() < deadline) {
+    const NodeStatus st = node_->status();
+    if (st.soft.role != consensus::Role::kLeader) return false;
+    if (lessor_->primary()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
 Result<etcdserverpb::LeaseKeepAliveResponse> Member::LeaseKeepAlive(
     const etcdserverpb::LeaseKeepAliveRequest& request) {
+  (void)WaitForPrimary(RequestDeadline());
   internal::ForwardResponse fr = HandleForwardedKeepAlive(request);
   if (IsNotLeader(FromForward(fr))) {
     const std::vector<std::string> urls = LeaderClientUrls();
@@ -369,6 +415,7 @@ Result<etcdserverpb::LeaseKeepAliveResponse> Member::LeaseKeepAlive(
 
 Result<etcdserverpb::LeaseTimeToLiveResponse> Member::LeaseTimeToLive(
     const etcdserverpb::LeaseTimeToLiveRequest& request) {
+  (void)WaitForPrimary(RequestDeadline());
   internal::ForwardResponse fr = HandleForwardedTimeToLive(request);
   if (IsNotLeader(FromForward(fr))) {
     const std::vector<std::string> urls = LeaderClientUrls();
@@ -830,6 +877,40 @@ Result<std::vector<mvcc::Event>> Member::ReadEvents(mvcc::Revision from, mvcc::R
 
 // ---- Housekeeping ----
 
+// etcd's compactors, simplified: revision mode keeps the last N revisions (checked every 5 s);
+// periodic mode samples the revision every period/10 and compacts to the sample one period old.
+void Member::AutoCompact(int64_t now_ms) {
+  constexpr int64_t kRevisionCheckMs = 5000;
+  const mvcc::Revision current = store_->CurrentRevision();
+  mvcc::Revision target = 0;
+  if (options_.auto_compaction_revisions > 0) {
+    if (now_ms - last_compaction_ms_ < kRevisionCheckMs) return;
+    target = current - options_.auto_compaction_revisions;
+  } else if (options_.auto_compaction_period_ms > 0) {
+    const int64_t interval_ms = std::max<int64_t>(1000, options_.auto_compaction_period_ms / 10);
+    if (revision_samples_.empty() || now_ms - revision_samples_.back().first >= interval_ms) {
+      revision_samples_.emplace_back(now_ms, current);
+    }
+    while (revision_samples_.size() > 1 &&
+           now_ms - revision_samples_[1].first >= options_.auto_compaction_period_ms) {
+      revision_samples_.pop_front();
+    }
+    if (now_ms - revision_samples_.front().first < options_.auto_compaction_period_ms) return;
+    if (now_ms - last_compaction_ms_ < interval_ms) return;
+    target = revision_samples_.front().second;
+  } else {
+    return;
+  }
+  last_compaction_ms_ = now_ms;
+  if (target <= store_->CompactRevision() || target <= 0) return;
+  InternalRequest ir;
+  ir.set_id(next_request_id_.fetch_add(1));
+  ir.mutable_compaction()->set_revision(target);
+  if (node_->Propose(ir.SerializeAsString(), RequestDeadline()).ok()) {
+    BLOG_INFO("member {}: auto compaction to revision {}", options_.node.name, target);
+  }
+}
+
 void Member::Housekeeping() {
   Clock::time_point next_publish = Clock::now();
   Clock::time_point removed_at{};
@@ -871,6 +952,7 @@ void Member::Housekeeping() {
         (void)node_->Propose(ir.SerializeAsString(), RequestDeadline());
       }
     }
+    if (leader) AutoCompact(now_ms);
     hub_->SyncUnsynced();
     hub_->Tick(now_ms);
 

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -55,6 +56,9 @@ struct MemberOptions {
   int request_timeout_ms = 5000;
   int election_timeout_ms = 1000;  // The lessor's minimum TTL and promotion extension.
   watch::WatchOptions watch;
+  // etcd's --auto-compaction-*: the leader proposes compactions. At most one of these is set.
+  int64_t auto_compaction_revisions = 0;  // Keep this many revisions (revision mode).
+  int64_t auto_compaction_period_ms = 0;  // Keep this much history (periodic mode).
   // Called when the set of peers changes (after a membership change is applied), with every
   // member; the serve command updates the transport. From the apply thread.
   std::function<void(const std::vector<MemberInfo>&)> on_members_changed;
@@ -140,6 +144,10 @@ class Member : private StateMachine, private watch::EventSource {
   Deadline RequestDeadline() const;
   Status CheckRequestSize(const google::protobuf::Message& request) const;
   Status LinearizableWait();
+  // While no leader is known, waits for one; true when one appeared before `deadline`.
+  bool WaitForLeader(Deadline deadline);
+  // On the leader, waits until the lessor is promoted; false elsewhere.
+  bool WaitForPrimary(Deadline deadline);
 
   // StateMachine (apply thread).
   consensus::Index applied_index() const override;
@@ -160,6 +168,7 @@ class Member : private StateMachine, private watch::EventSource {
   Status RestoreLessor();
   void LoadMembers();
   void Housekeeping();
+  void AutoCompact(int64_t now_ms);
   int64_t NowMs() const;
 
   const MemberOptions options_;
@@ -181,6 +190,10 @@ class Member : private StateMachine, private watch::EventSource {
   bool stopping_ = false;                  // Guarded by housekeeping_mu_.
   std::atomic<bool> removed_self_{false};  // Set by the apply thread.
   std::thread housekeeping_thread_;
+  // Housekeeping thread only: (time, revision) samples for periodic compaction, and when the
+  // last compaction was proposed.
+  std::deque<std::pair<int64_t, mvcc::Revision>> revision_samples_;
+  int64_t last_compaction_ms_ = 0;
 };
 
 }  // namespace ballot::server

@@ -338,6 +338,7 @@ Status Node::HandleReady() {
       status_.soft = *rd.soft_state;
     }
     LogSoftState(old_soft, *rd.soft_state);
+    if (options_.on_soft_state) options_.on_soft_state(*rd.soft_state);
   }
   // 1. Appends and heartbeats promise nothing durable: send them while we write.
   if (!rd.messages.empty()) peers_->Send(std::move(rd.messages));

@@ -93,6 +93,8 @@ struct NodeOptions {
   size_t request_queue_max = 4096;  // Proposals and reads waiting; more fail ResourceExhausted.
   size_t apply_queue_max = 256;     // Ready batches waiting to be applied; the engine waits.
   uint64_t seed = 1;
+  // Called from the engine thread when the role, leader or term changes. Must be quick.
+  std::function<void(const consensus::SoftState&)> on_soft_state;
   // Called once, from a node thread, when the node stops on an error. Must not call Stop().
   std::function<void(const Status&)> on_fatal;
 };

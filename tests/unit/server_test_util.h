@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -39,8 +40,11 @@ class LocalNetwork {
     return e.get();
   }
   void Attach(consensus::NodeId id, Node* node) {
+    Attach(id, [node](consensus::Message m) { node->Step(std::move(m)); });
+  }
+  void Attach(consensus::NodeId id, std::function<void(consensus::Message)> deliver) {
     std::lock_guard<std::mutex> lock(mu_);
-    nodes_[id] = node;
+    nodes_[id] = std::move(deliver);
   }
   void Detach(consensus::NodeId id) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -60,12 +64,12 @@ class LocalNetwork {
     std::lock_guard<std::mutex> lock(mu_);
     if (cut_.count(from) || cut_.count(m.to)) return;
     auto it = nodes_.find(m.to);
-    if (it != nodes_.end()) it->second->Step(std::move(m));
+    if (it != nodes_.end()) it->second(std::move(m));
   }
 
   std::mutex mu_;
   std::map<consensus::NodeId, std::unique_ptr<Endpoint>> endpoints_;
-  std::map<consensus::NodeId, Node*> nodes_;
+  std::map<consensus::NodeId, std::function<void(consensus::Message)>> nodes_;
   std::set<consensus::NodeId> cut_;
 };
 
