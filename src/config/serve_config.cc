@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <type_traits>
 
 #include "config/settings.h"
@@ -157,10 +158,11 @@ void AddServeFlags(CLI::App& app, ServeConfig& config) {
                  "Path to a YAML file with the settings (etcd's keys); when given, every other "
                  "flag and environment variable is ignored, as in etcd");
   app.footer(
-      "Settings come from --config-file (or ETCD_CONFIG_FILE) alone when a file is named; "
-      "otherwise from the flags, then from environment variables for the flags not given "
+      "Settings come from --config-file (or ETCD_CONFIG_FILE) alone when a file is named, as in "
+      "etcd; otherwise from the flags, then from environment variables for the flags not given "
       "(ETCD_<FLAG> for etcd's flags, e.g. ETCD_INITIAL_CLUSTER; BALLOT_<FLAG> for Ballot's own: "
       "BALLOT_ENGINE, BALLOT_LEASE_READS, BALLOT_LEASE_READS_CLOCK_DRIFT_MS), then the defaults. "
+      "A variable for a flag that is also given is an error, as in etcd. "
       "See docs/configuration.md.");
 }
 
@@ -174,10 +176,10 @@ Status ApplyEnvironment(const Environment& env, ServeConfig& config,
     if (it == env.end()) continue;
     const std::string name(setting.name);
     if (config.explicitly_set.count(name) != 0) {
-      if (warnings != nullptr) {
-        warnings->push_back("environment variable " + key + " is shadowed by flag --" + name);
-      }
-      continue;
+      // etcd 3.4 refuses this too (pkg/flags: a fatal error, not a warning).
+      return Status::InvalidArgument("conflicting environment variable " + key +
+                                     " is shadowed by corresponding command-line flag --" + name +
+                                     " (either unset environment variable or disable flag)");
     }
     Status status = internal::SetFromText(setting, it->second, config);
     if (!status.ok()) {
@@ -228,6 +230,8 @@ Result<ServeConfig> Finalize(const CLI::App& app, ServeConfig config, const Envi
 Result<ServeConfig> Resolve(ServeConfig config) {
   if (config.name.empty()) return FlagError("name", "must not be empty");
   if (config.data_dir.empty()) config.data_dir = config.name + ".etcd";
+  // etcdserver.NewServer: "updated snapshot count to default".
+  if (config.snapshot_count == 0) config.snapshot_count = kDefaultSnapshotCount;
   RETURN_IF_ERROR(ParseEnums(config));
   RETURN_IF_ERROR(ParseAllUrls(config));
   ServeConfig::Parsed& p = config.parsed;
@@ -240,7 +244,10 @@ Result<ServeConfig> Resolve(ServeConfig config) {
   p.auto_compaction_revisions = retention->revisions;
   p.quota_backend_bytes =
       config.quota_backend_bytes == 0 ? kDefaultQuotaBackendBytes : config.quota_backend_bytes;
-  if (config.heartbeat_interval_ms > 0) {
+  // Only for values ValidateTiming can accept; others keep the defaults and are refused there.
+  if (config.heartbeat_interval_ms > 0 && config.election_timeout_ms <= kElectionTimeoutMsMax &&
+      config.lease_reads_clock_drift_ms >= 0 &&
+      config.lease_reads_clock_drift_ms <= kElectionTimeoutMsMax) {
     p.election_ticks = static_cast<int>(config.election_timeout_ms / config.heartbeat_interval_ms);
     // Round the drift up: a lease that ends early is safe, one that ends late is not.
     p.lease_drift_ticks =
@@ -252,33 +259,46 @@ Result<ServeConfig> Resolve(ServeConfig config) {
   return config;
 }
 
-Status Validate(const ServeConfig& config) {
-  const ServeConfig::Parsed& p = config.parsed;
-  if (!config.resolved) return Status::FailedPrecondition("config not resolved (call Resolve)");
-  if (config.name.empty()) return FlagError("name", "must not be empty");
-  if (config.initial_cluster_token.empty()) {
-    return FlagError("initial-cluster-token", "must not be empty");
-  }
-  // etcd's embed.Config.Validate, in its order.
-  if (config.heartbeat_interval_ms <= 0) {
+namespace {
+
+// etcd's embed.Config.Validate, in its order and with its messages.
+Status ValidateTiming(const ServeConfig& config) {
+  const int64_t heartbeat_ms = config.heartbeat_interval_ms;
+  const int64_t election_ms = config.election_timeout_ms;
+  if (heartbeat_ms <= 0) {
     return FlagError("heartbeat-interval",
-                     "must be > 0 (set to " + std::to_string(config.heartbeat_interval_ms) + "ms)");
+                     "must be > 0 (set to " + std::to_string(heartbeat_ms) + "ms)");
   }
-  if (config.election_timeout_ms <= 0) {
+  if (election_ms <= 0) {
     return FlagError("election-timeout",
-                     "must be > 0 (set to " + std::to_string(config.election_timeout_ms) + "ms)");
+                     "must be > 0 (set to " + std::to_string(election_ms) + "ms)");
   }
-  if (5 * config.heartbeat_interval_ms > config.election_timeout_ms) {
+  if (heartbeat_ms > election_ms / 5) {  // 5 * heartbeat > election, without overflow.
     return FlagError("election-timeout",
-                     std::to_string(config.election_timeout_ms) +
+                     std::to_string(election_ms) +
                          "ms should be at least 5 times --heartbeat-interval (" +
-                         std::to_string(config.heartbeat_interval_ms) + "ms)");
+                         std::to_string(heartbeat_ms) + "ms)");
   }
-  if (config.election_timeout_ms > kElectionTimeoutMsMax) {
-    return FlagError("election-timeout", std::to_string(config.election_timeout_ms) +
+  if (election_ms > kElectionTimeoutMsMax) {
+    return FlagError("election-timeout", std::to_string(election_ms) +
                                              "ms is too long, and should be set less than " +
                                              std::to_string(kElectionTimeoutMsMax) + "ms");
   }
+  const int64_t drift_ms = config.lease_reads_clock_drift_ms;
+  if (drift_ms < 0) return FlagError("lease-reads-clock-drift-ms", "must be >= 0");
+  const ServeConfig::Parsed& p = config.parsed;
+  if (config.lease_reads && (drift_ms > election_ms || p.lease_drift_ticks < 1 ||
+                             p.lease_drift_ticks >= p.election_ticks)) {
+    return FlagError("lease-reads-clock-drift-ms",
+                     "must be more than 0 and less than --election-timeout minus one "
+                     "--heartbeat-interval, got " +
+                         std::to_string(drift_ms) + "ms");
+  }
+  return Status::Ok();
+}
+
+Status ValidateUrls(const ServeConfig& config) {
+  const ServeConfig::Parsed& p = config.parsed;
   if (config.explicitly_set.count("listen-client-urls") != 0 &&
       config.explicitly_set.count("advertise-client-urls") == 0) {
     return FlagError("advertise-client-urls",
@@ -296,8 +316,13 @@ Status Validate(const ServeConfig& config) {
       }
     }
   }
-  // etcd's ServerConfig.VerifyBootstrap: this member is in the initial cluster, at exactly the
-  // URLs it advertises.
+  return Status::Ok();
+}
+
+// etcd's ServerConfig.VerifyBootstrap: this member is in the initial cluster, at exactly the URLs
+// it advertises.
+Status ValidateMembership(const ServeConfig& config) {
+  const ServeConfig::Parsed& p = config.parsed;
   const ClusterMember* self = nullptr;
   for (const ClusterMember& member : p.initial_cluster) {
     if (member.name == config.name) self = &member;
@@ -307,15 +332,16 @@ Status Validate(const ServeConfig& config) {
                                             "\" (--name) in the initial cluster configuration \"" +
                                             config.initial_cluster + "\"");
   }
-  const std::vector<std::string> in_cluster = SortedUrlStrings(self->peer_urls);
-  const std::vector<std::string> advertised = SortedUrlStrings(p.initial_advertise_peer_urls);
-  if (in_cluster != advertised) {
+  if (SortedUrlStrings(self->peer_urls) != SortedUrlStrings(p.initial_advertise_peer_urls)) {
     return FlagError("initial-cluster", "has " + config.name + "=" + JoinUrls(self->peer_urls) +
                                             " but --initial-advertise-peer-urls is " +
                                             JoinUrls(p.initial_advertise_peer_urls) +
                                             "; they must list the same URLs");
   }
-  if (config.snapshot_count == 0) return FlagError("snapshot-count", "must be > 0");
+  return Status::Ok();
+}
+
+Status ValidateLimits(const ServeConfig& config) {
   if (config.quota_backend_bytes < 0) {
     return FlagError("quota-backend-bytes", "must be >= 0 (0 means the default, 2 GiB)");
   }
@@ -324,18 +350,21 @@ Status Validate(const ServeConfig& config) {
                      "must be from 1 to " + std::to_string(kMaxRequestBytesMax) +
                          " (64 MiB), got " + std::to_string(config.max_request_bytes));
   }
-  if (config.lease_reads_clock_drift_ms < 0) {
-    return FlagError("lease-reads-clock-drift-ms", "must be >= 0");
-  }
-  if (config.lease_reads) {
-    if (p.lease_drift_ticks < 1 || p.lease_drift_ticks >= p.election_ticks) {
-      return FlagError("lease-reads-clock-drift-ms",
-                       "must be more than 0 and less than --election-timeout minus one "
-                       "--heartbeat-interval, got " +
-                           std::to_string(config.lease_reads_clock_drift_ms) + "ms");
-    }
-  }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status Validate(const ServeConfig& config) {
+  if (!config.resolved) return Status::FailedPrecondition("config not resolved (call Resolve)");
+  if (config.name.empty()) return FlagError("name", "must not be empty");
+  if (config.initial_cluster_token.empty()) {
+    return FlagError("initial-cluster-token", "must not be empty");
+  }
+  RETURN_IF_ERROR(ValidateTiming(config));
+  RETURN_IF_ERROR(ValidateUrls(config));
+  RETURN_IF_ERROR(ValidateMembership(config));
+  return ValidateLimits(config);
 }
 
 Result<std::vector<ClusterMember>> ParseInitialCluster(std::string_view text) {
@@ -409,8 +438,8 @@ Result<int64_t> ParseGoDurationMs(std::string_view text) {
       }
     }
     if (unit_ms == 0) return bad("missing or unknown unit (use ns, us, ms, s, m or h)");
-    total_ms += std::stod(number) * unit_ms;
-    if (total_ms > 9.2e15) return bad("too large");
+    total_ms += std::strtod(number.c_str(), nullptr) * unit_ms;  // Never throws, unlike stod.
+    if (!(total_ms <= 9.2e15)) return bad("too large");          // Also catches inf and nan.
   }
   return static_cast<int64_t>(std::floor(total_ms));
 }

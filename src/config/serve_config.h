@@ -37,6 +37,7 @@ struct ClusterMember {
   std::vector<Url> peer_urls;  // In the order given; etcd allows several per member.
 };
 
+inline constexpr uint64_t kDefaultSnapshotCount = 100000;
 inline constexpr int64_t kElectionTimeoutMsMax = 50000;          // etcd's maxElectionMs.
 inline constexpr uint64_t kDefaultMaxRequestBytes = 1572864;     // 1.5 MiB, etcd's default.
 inline constexpr int64_t kDefaultQuotaBackendBytes = 2LL << 30;  // etcd's default for 0.
@@ -56,8 +57,8 @@ struct ServeConfig {
   std::string initial_cluster_token = "etcd-cluster";
   int64_t heartbeat_interval_ms = 100;
   int64_t election_timeout_ms = 1000;
-  uint64_t snapshot_count = 100000;
-  int64_t quota_backend_bytes = 0;  // 0 means kDefaultQuotaBackendBytes.
+  uint64_t snapshot_count = kDefaultSnapshotCount;  // 0 means the default.
+  int64_t quota_backend_bytes = 0;                  // 0 means kDefaultQuotaBackendBytes.
   uint64_t max_request_bytes = kDefaultMaxRequestBytes;
   std::string auto_compaction_mode = "periodic";
   std::string auto_compaction_retention = "0";  // "0" disables auto compaction.

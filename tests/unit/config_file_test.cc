@@ -138,6 +138,7 @@ TEST_F(ConfigFileTest, BadFilesAreErrorsNamingTheKey) {
   ExpectYamlError("- name\n- x\n", "expected a mapping");
   ExpectYamlError("name: [unclosed\n", "not valid YAML");
   ExpectYamlError("config-file: other.yml\n", "key \"config-file\": unknown key");
+  ExpectYamlError("name: a\nname: b\n", "key \"name\": given twice");
 }
 
 TEST_F(ConfigFileTest, BadValuesInAFileFailResolveNamingTheSetting) {

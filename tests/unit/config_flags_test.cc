@@ -143,7 +143,6 @@ TEST(ConfigFlags, EveryValidationErrorNamesItsFlag) {
               "should be at least 5 times --heartbeat-interval (300ms)");
   ExpectError({"--heartbeat-interval", "1000", "--election-timeout", "1000"}, "at least 5 times");
   ExpectError({"--election-timeout", "50001"}, "is too long");
-  ExpectError({"--snapshot-count", "0"}, "--snapshot-count: must be > 0");
   ExpectError({"--quota-backend-bytes", "-1"}, "--quota-backend-bytes: must be >= 0");
   ExpectError({"--max-request-bytes", "0"}, "--max-request-bytes: must be from 1");
   ExpectError({"--max-request-bytes", "100000000"}, "--max-request-bytes: must be from 1");
@@ -214,23 +213,26 @@ TEST(ConfigFlags, EnvironmentFillsFlagsNotGiven) {
                            {"ETCD_ELECTION_TIMEOUT", "400"},
                            {"BALLOT_ENGINE", "multipaxos"},
                            {"BALLOT_LEASE_READS", "true"},
-                           {"ETCD_SNAPSHOT_COUNT", "7"},
                            {"ETCD_UNHEARD_OF", "1"},
                            {"ETCDCTL_API", "3"},
                            {"PATH", "/bin"}};
-  Result<ServeConfig> config = Parse({"--snapshot-count", "9"}, env, &warnings);
+  Result<ServeConfig> config = Parse({"--snapshot-count", "0"}, env, &warnings);
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   EXPECT_EQ(config->name, "envname");
   EXPECT_EQ(config->data_dir, "envname.etcd");
   EXPECT_EQ(config->heartbeat_interval_ms, 20);
   EXPECT_EQ(config->parsed.engine, EngineKind::kMultiPaxos);
   EXPECT_TRUE(config->lease_reads);
-  EXPECT_EQ(config->snapshot_count, 9u);  // The flag wins over ETCD_SNAPSHOT_COUNT.
-  EXPECT_EQ(warnings.size(), 2u) << testing::PrintToString(warnings);
-  EXPECT_EQ(warnings[0],
-            "environment variable ETCD_SNAPSHOT_COUNT is shadowed by flag "
-            "--snapshot-count");
-  EXPECT_EQ(warnings[1], "unrecognized environment variable ETCD_UNHEARD_OF (ignored)");
+  EXPECT_EQ(config->snapshot_count, 100000u);  // 0 means etcd's default.
+  ASSERT_EQ(warnings.size(), 1u) << testing::PrintToString(warnings);
+  EXPECT_EQ(warnings[0], "unrecognized environment variable ETCD_UNHEARD_OF (ignored)");
+}
+
+TEST(ConfigFlags, EnvironmentShadowedByAFlagIsAnErrorAsInEtcd) {
+  // etcd 3.4.23: "conflicting environment variable "ETCD_NAME" is shadowed by corresponding
+  // command-line flag (either unset environment variable or disable flag)".
+  ExpectError({"--name", "y"}, "conflicting environment variable ETCD_NAME is shadowed by",
+              {{"ETCD_NAME", "x"}});
 }
 
 TEST(ConfigFlags, EnvironmentErrorsNameTheVariable) {
