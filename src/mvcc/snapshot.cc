@@ -2,7 +2,6 @@
 
 #include <rocksdb/db.h>
 
-#include <filesystem>
 #include <mutex>
 
 #include "base/crc32c.h"
@@ -38,7 +37,9 @@ uint32_t GetFixed32LE(const char* p) {
   return v;
 }
 
-void AppendRecord(std::string* out, uint8_t type, std::string_view payload) {
+}  // namespace
+
+void internal::AppendSnapshotRecord(std::string* out, uint8_t type, std::string_view payload) {
   uint32_t crc = crc32c::Extend(0, &type, 1);
   crc = crc32c::Extend(crc, payload.data(), payload.size());
   PutFixed32LE(out, crc32c::Mask(crc));
@@ -47,6 +48,10 @@ void AppendRecord(std::string* out, uint8_t type, std::string_view payload) {
   out->append(payload);
 }
 
+namespace {
+void AppendRecord(std::string* out, uint8_t type, std::string_view payload) {
+  internal::AppendSnapshotRecord(out, type, payload);
+}
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -309,17 +314,11 @@ Result<std::unique_ptr<SnapshotInstaller>> Store::NewSnapshotInstaller() {
   auto impl = std::make_unique<SnapshotInstaller::Impl>();
   impl->store = this;
   // The live database is "db-<n>"; the new one is the next number.
-  uint64_t next = 1;
-  for (const auto& entry : std::filesystem::directory_iterator(options_.dir)) {
-    std::string name = entry.path().filename().string();
-    if (name.rfind("db-", 0) == 0) {
-      next = std::max<uint64_t>(next, std::strtoull(name.c_str() + 3, nullptr, 10) + 1);
-    }
-  }
+  rocksdb::Env* env = internal::StoreEnv(options_);
+  uint64_t next = std::strtoull(db_name_.c_str() + 3, nullptr, 10) + 1;
   impl->side_name = "db-" + std::to_string(next);
   impl->side_path = options_.dir + "/" + impl->side_name;
-  std::error_code ec;
-  std::filesystem::remove_all(impl->side_path, ec);
+  RETURN_IF_ERROR(internal::RemoveTree(env, impl->side_path));
   ASSIGN_OR_RETURN(impl->side, internal::OpenDb(options_, impl->side_path));
   SnapshotInstaller::Impl* raw = impl.get();
   impl->decoder = std::make_unique<SnapshotDecoder>(
@@ -338,8 +337,7 @@ SnapshotInstaller::SnapshotInstaller(std::unique_ptr<Impl> impl) : impl_(std::mo
 SnapshotInstaller::~SnapshotInstaller() {
   if (!impl_ || impl_->finished) return;
   impl_->side.reset();
-  std::error_code ec;
-  std::filesystem::remove_all(impl_->side_path, ec);
+  (void)internal::RemoveTree(internal::StoreEnv(impl_->store->options()), impl_->side_path);
 }
 
 Status SnapshotInstaller::Append(std::string_view chunk) {
@@ -361,9 +359,8 @@ Result<SnapshotInfo> SnapshotInstaller::Finish() {
   }
   RETURN_IF_ERROR(internal::FromRocks(
       b.side->db->Flush(rocksdb::FlushOptions(), b.side->Families()), "flush snapshot"));
-  RETURN_IF_ERROR(internal::FromRocks(b.side->db->FlushWAL(true), "sync snapshot"));
   b.side.reset();
-  RETURN_IF_ERROR(internal::SyncDir(b.side_path));
+  RETURN_IF_ERROR(internal::SyncDir(internal::StoreEnv(b.store->options()), b.side_path));
   RETURN_IF_ERROR(b.store->SwapTo(b.side_name));
   b.finished = true;
   return b.info;
@@ -376,21 +373,19 @@ Status Store::SwapTo(const std::string& db_dir_name) {
     pin_cv_.wait(pin, [this] { return pins_ == 0; });
   }
   std::string dir = options_.dir;
+  rocksdb::Env* env = internal::StoreEnv(options_);
   db_.reset();
   // The commit point: from here on, Open finds the new database.
-  Status swapped = internal::WriteFileAtomically(dir, "CURRENT_DB", db_dir_name);
+  Status swapped = internal::WriteFileAtomically(env, dir, "CURRENT_DB", db_dir_name);
   if (!swapped.ok()) {
     // The old database is still the live one: reopen it and report.
     ASSIGN_OR_RETURN(db_, internal::OpenDb(options_, dir + "/" + db_name_));
     return swapped;
   }
+  std::string old_name = db_name_;
   db_name_ = db_dir_name;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::string name = entry.path().filename().string();
-    if (name == db_dir_name || name == "CURRENT_DB") continue;
-    std::error_code ec;
-    std::filesystem::remove_all(entry.path(), ec);
-  }
+  // Debris only: a failure to remove it is retried by the next Open.
+  (void)internal::RemoveTree(env, dir + "/" + old_name);
   ASSIGN_OR_RETURN(db_, internal::OpenDb(options_, dir + "/" + db_dir_name));
   RETURN_IF_ERROR(LoadState());
   durable_index_.store(state_->applied.index);

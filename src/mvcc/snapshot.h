@@ -111,4 +111,10 @@ class SnapshotInstaller {
   std::unique_ptr<Impl> impl_;
 };
 
+namespace internal {
+// The record framing of the format: masked crc32c, length, type, payload (docs/mvcc.md). Exposed
+// for tests that forge streams.
+void AppendSnapshotRecord(std::string* out, uint8_t type, std::string_view payload);
+}  // namespace internal
+
 }  // namespace ballot::mvcc

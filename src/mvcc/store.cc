@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <mutex>
 
@@ -118,6 +117,18 @@ struct RangeResult {
   int64_t count = 0;
 };
 
+// Moves `it` from a record of `key` to the first record of the next key: a few Next() calls
+// (a key rarely has many versions), then a Seek past all of them.
+void NextUserKey(rocksdb::Iterator* it, const std::string& key) {
+  constexpr int kNextsMax = 4;
+  const std::string prefix = EncodeUserKey(key);  // prefix-free: matches only `key`'s records
+  for (int i = 0; i < kNextsMax; ++i) {
+    it->Next();
+    if (!it->Valid() || !it->key().starts_with(ToSlice(prefix))) return;
+  }
+  it->Seek(internal::UserKeyUpperBound(key));
+}
+
 // The keys of `range` live at `rev` (etcd's rangeKeys without the revision checks): up to `limit`
 // of them (0: all) unless `count_only`, and how many there are in all.
 Result<RangeResult> RangeKeys(View& view, rocksdb::ColumnFamilyHandle* kv_cf, const KeyRange& range,
@@ -153,7 +164,7 @@ Result<RangeResult> RangeKeys(View& view, rocksdb::ColumnFamilyHandle* kv_cf, co
         return Corrupt("kv record of key '" + key + "'");
     }
     if (range.single) break;
-    it->Seek(internal::UserKeyUpperBound(key));
+    NextUserKey(it.get(), key);
   }
   if (!it->status().ok()) return internal::FromRocks(it->status(), "range");
   return result;
@@ -262,31 +273,20 @@ Result<StoreState> ReadState(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
   ro.snapshot = snapshot;
   StoreState state;
   std::string value;
-  auto get = [&](std::string_view key, size_t min_size, bool* found) -> Status {
-    rocksdb::Status s = db->Get(ro, cf, ToSlice(key), &value);
-    *found = s.ok();
-    if (s.IsNotFound()) return Status::Ok();
-    RETURN_IF_ERROR(FromRocks(s, "read state"));
-    if (value.size() < min_size) return Corrupt("state record '" + std::string(key) + "'");
-    return Status::Ok();
-  };
-  bool found = false;
-  RETURN_IF_ERROR(get(kStateApplied, 16, &found));
-  if (found) {
-    state.applied.index = GetFixed64LE(value.data());
-    state.applied.term = GetFixed64LE(value.data() + 8);
-  }
-  RETURN_IF_ERROR(get(kStateRevision, 8, &found));
-  if (found) state.current = static_cast<Revision>(GetFixed64LE(value.data()));
-  RETURN_IF_ERROR(get(kStateCompact, 8, &found));
-  if (found) state.compact = static_cast<Revision>(GetFixed64LE(value.data()));
-  RETURN_IF_ERROR(get(kStateCompactPending, 8, &found));
-  if (found) {
-    state.compact_pending = static_cast<Revision>(GetFixed64LE(value.data()));
-    state.compact_cursor = value.substr(8);
-  }
-  if (state.current < 1 || state.compact < 0 || state.compact > state.current) {
-    return Corrupt("state records (revision " + std::to_string(state.current) + ", compact " +
+  rocksdb::Status s = db->Get(ro, cf, ToSlice(kStateKey), &value);
+  if (s.IsNotFound()) return state;
+  RETURN_IF_ERROR(FromRocks(s, "read state"));
+  if (value.size() < kStateFixedBytes) return Corrupt("state record");
+  const char* p = value.data();
+  state.applied.index = GetFixed64LE(p);
+  state.applied.term = GetFixed64LE(p + 8);
+  state.current = static_cast<Revision>(GetFixed64LE(p + 16));
+  state.compact = static_cast<Revision>(GetFixed64LE(p + 24));
+  state.compact_pending = static_cast<Revision>(GetFixed64LE(p + 32));
+  state.compact_cursor = value.substr(kStateFixedBytes);
+  if (state.current < 1 || state.compact < 0 || state.compact > state.current ||
+      state.compact_pending < 0 || state.compact_pending > state.compact) {
+    return Corrupt("state record (revision " + std::to_string(state.current) + ", compact " +
                    std::to_string(state.compact) + ")");
   }
   return state;
@@ -294,24 +294,15 @@ Result<StoreState> ReadState(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
 
 void WriteState(rocksdb::WriteBatchBase* batch, rocksdb::ColumnFamilyHandle* cf,
                 const StoreState& state) {
-  std::string applied;
-  PutFixed64LE(&applied, state.applied.index);
-  PutFixed64LE(&applied, state.applied.term);
-  batch->Put(cf, ToSlice(kStateApplied), applied);
-  std::string current;
-  PutFixed64LE(&current, static_cast<uint64_t>(state.current));
-  batch->Put(cf, ToSlice(kStateRevision), current);
-  std::string compact;
-  PutFixed64LE(&compact, static_cast<uint64_t>(state.compact));
-  batch->Put(cf, ToSlice(kStateCompact), compact);
-  if (state.compact_pending != 0) {
-    std::string pending;
-    PutFixed64LE(&pending, static_cast<uint64_t>(state.compact_pending));
-    pending.append(state.compact_cursor);
-    batch->Put(cf, ToSlice(kStateCompactPending), pending);
-  } else {
-    batch->Delete(cf, ToSlice(kStateCompactPending));
-  }
+  std::string value;
+  value.reserve(kStateFixedBytes + state.compact_cursor.size());
+  PutFixed64LE(&value, state.applied.index);
+  PutFixed64LE(&value, state.applied.term);
+  PutFixed64LE(&value, static_cast<uint64_t>(state.current));
+  PutFixed64LE(&value, static_cast<uint64_t>(state.compact));
+  PutFixed64LE(&value, static_cast<uint64_t>(state.compact_pending));
+  value.append(state.compact_cursor);
+  batch->Put(cf, ToSlice(kStateKey), value);
 }
 
 rocksdb::Options DbOptions(const StoreOptions& options) {
@@ -323,6 +314,7 @@ rocksdb::Options DbOptions(const StoreOptions& options) {
   o.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   o.max_background_jobs = 2;
   if (options.env != nullptr) o.env = options.env;
+  if (options.write_buffer_bytes != 0) o.write_buffer_size = options.write_buffer_bytes;
   return o;
 }
 
@@ -346,43 +338,47 @@ Result<std::unique_ptr<Store::Db>> OpenDb(const StoreOptions& options, const std
   return db;
 }
 
-Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return Status::Internal("open " + dir + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status::Internal("fsync " + dir + ": " + std::strerror(err));
-  return Status::Ok();
+rocksdb::Env* StoreEnv(const StoreOptions& options) {
+  return options.env != nullptr ? options.env : rocksdb::Env::Default();
 }
 
-Status WriteFileAtomically(const std::string& dir, const std::string& name,
+Status SyncDir(rocksdb::Env* env, const std::string& dir) {
+  std::unique_ptr<rocksdb::Directory> d;
+  RETURN_IF_ERROR(FromRocks(env->NewDirectory(dir, &d), "open directory " + dir));
+  return FromRocks(d->Fsync(), "fsync " + dir);
+}
+
+Status WriteFileAtomically(rocksdb::Env* env, const std::string& dir, const std::string& name,
                            std::string_view content) {
   std::string tmp = dir + "/" + name + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return Status::Internal("open " + tmp + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return Status::Internal("write " + tmp + ": " + std::strerror(err));
+  RETURN_IF_ERROR(
+      FromRocks(rocksdb::WriteStringToFile(env, ToSlice(content), tmp, true), "write " + tmp));
+  RETURN_IF_ERROR(FromRocks(env->RenameFile(tmp, dir + "/" + name), "rename " + tmp));
+  return SyncDir(env, dir);
+}
+
+Result<std::vector<std::string>> ListDir(rocksdb::Env* env, const std::string& dir) {
+  std::vector<std::string> names;
+  RETURN_IF_ERROR(FromRocks(env->GetChildren(dir, &names), "list " + dir));
+  std::erase_if(names, [](const std::string& n) { return n == "." || n == ".."; });
+  return names;
+}
+
+Status RemoveTree(rocksdb::Env* env, const std::string& path) {
+  if (env->FileExists(path).IsNotFound()) return Status::Ok();
+  // Not every Env knows IsDirectory (RocksDB's in-memory one does not): a path with children is a
+  // directory; a path that cannot be deleted as a file is one too.
+  std::vector<std::string> names;
+  if (env->GetChildren(path, &names).ok()) {
+    for (const std::string& name : names) {
+      if (name == "." || name == "..") continue;
+      RETURN_IF_ERROR(RemoveTree(env, path + "/" + name));
     }
-    done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::Internal("fsync " + tmp + ": " + std::strerror(err));
-  }
-  ::close(fd);
-  std::string path = dir + "/" + name;
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::Internal("rename " + tmp + ": " + std::strerror(errno));
-  }
-  return SyncDir(dir);
+  if (env->DeleteFile(path).ok()) return Status::Ok();
+  rocksdb::Status s = env->DeleteDir(path);
+  if (!s.ok() && !env->FileExists(path).IsNotFound()) return FromRocks(s, "remove " + path);
+  return Status::Ok();
 }
 
 }  // namespace internal
@@ -404,9 +400,13 @@ Store::~Store() = default;
 Result<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
   if (options.dir.empty()) return Status::InvalidArgument("mvcc store: no directory given");
   if (options.max_txn_ops == 0) return Status::InvalidArgument("mvcc store: max_txn_ops is 0");
-  std::error_code ec;
-  std::filesystem::create_directories(options.dir, ec);
-  if (ec) return Status::Internal("create " + options.dir + ": " + ec.message());
+  rocksdb::Env* env = internal::StoreEnv(options);
+  // The directory and its missing parents.
+  for (size_t slash = options.dir.find('/', 1);; slash = options.dir.find('/', slash + 1)) {
+    std::string prefix = options.dir.substr(0, slash);
+    RETURN_IF_ERROR(internal::FromRocks(env->CreateDirIfMissing(prefix), "create " + prefix));
+    if (slash == std::string::npos) break;
+  }
   std::unique_ptr<Store> store(new Store(std::move(options)));
   RETURN_IF_ERROR(store->OpenCurrent());
   return store;
@@ -417,32 +417,25 @@ Result<std::unique_ptr<Store>> Store::Open(StoreOptions options) {
 // Whatever else is there is debris of an interrupted install and is removed.
 Status Store::OpenCurrent() {
   const std::string& dir = options_.dir;
+  rocksdb::Env* env = internal::StoreEnv(options_);
+  const std::string pointer = dir + "/" + std::string(kCurrentDbFile);
   std::string current;
-  {
-    std::string path = dir + "/" + std::string(kCurrentDbFile);
-    FILE* f = std::fopen(path.c_str(), "rb");
-    if (f != nullptr) {
-      char buf[256];
-      size_t n = std::fread(buf, 1, sizeof(buf), f);
-      std::fclose(f);
-      current.assign(buf, n);
-      if (current.empty() || current.size() >= sizeof(buf) || current.rfind("db-", 0) != 0 ||
-          current.find('/') != std::string::npos) {
-        return Status::DataLoss("mvcc store: malformed " + path);
-      }
+  if (env->FileExists(pointer).ok()) {
+    RETURN_IF_ERROR(
+        internal::FromRocks(rocksdb::ReadFileToString(env, pointer, &current), "read " + pointer));
+    if (current.empty() || current.size() > 64 || current.rfind("db-", 0) != 0 ||
+        current.find_first_not_of("0123456789", 3) != std::string::npos || current.size() == 3) {
+      return Status::DataLoss("mvcc store: malformed " + pointer);
     }
-  }
-  if (current.empty()) {
+  } else {
     current = "db-1";
-    std::error_code ec;
-    std::filesystem::remove_all(dir + "/" + current, ec);
-    RETURN_IF_ERROR(internal::WriteFileAtomically(dir, std::string(kCurrentDbFile), current));
+    RETURN_IF_ERROR(internal::RemoveTree(env, dir + "/" + current));
+    RETURN_IF_ERROR(internal::WriteFileAtomically(env, dir, std::string(kCurrentDbFile), current));
   }
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::string name = entry.path().filename().string();
+  ASSIGN_OR_RETURN(std::vector<std::string> names, internal::ListDir(env, dir));
+  for (const std::string& name : names) {
     if (name == current || name == kCurrentDbFile) continue;
-    std::error_code ec;
-    std::filesystem::remove_all(entry.path(), ec);
+    RETURN_IF_ERROR(internal::RemoveTree(env, dir + "/" + name));
   }
   ASSIGN_OR_RETURN(db_, internal::OpenDb(options_, dir + "/" + current));
   db_name_ = current;
@@ -560,15 +553,13 @@ Result<EventsResponse> Store::ReadEvents(const EventsRequest& request) const {
   for (revs->Seek(internal::RevKey(Rev{from, 0})); revs->Valid(); revs->Next()) {
     if (!internal::ParseRevKey(ToView(revs->key()), &r)) return Corrupt("rev key");
     if (r.main > to) break;
-    if (r.main != last_main) {
-      if (request.limit > 0 && resp.events.size() >= request.limit) {
-        resp.next_revision = r.main;
-        break;
-      }
-      last_main = r.main;
-    }
     std::string key(ToView(revs->value()));
     if (!range.Contains(key)) continue;
+    if (r.main != last_main && request.limit > 0 && resp.events.size() >= request.limit) {
+      resp.next_revision = r.main;
+      break;
+    }
+    last_main = r.main;
     kvs->Seek(KvKey(key, r));
     std::string found_key;
     Rev found;
@@ -681,7 +672,12 @@ Result<bool> Store::RunCompaction(size_t max_keys) {
 
 Result<uint64_t> Store::MakeDurable() {
   uint64_t applied = state_->applied.index;
-  RETURN_IF_ERROR(internal::FromRocks(db_->db->FlushWAL(/*sync=*/true), "sync WAL"));
+  rocksdb::Status s = db_->db->FlushWAL(/*sync=*/true);
+  if (s.IsNotSupported()) {
+    // An Env whose WAL cannot sync (RocksDB's in-memory one): flushing the memtables is durable.
+    s = db_->db->Flush(rocksdb::FlushOptions(), db_->Families());
+  }
+  RETURN_IF_ERROR(internal::FromRocks(s, "sync WAL"));
   durable_index_.store(applied);
   return applied;
 }
@@ -860,7 +856,8 @@ ApplyBatch Store::NewBatch() {
 ApplyBatch::ApplyBatch(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ApplyBatch::ApplyBatch(ApplyBatch&&) noexcept = default;
 ApplyBatch::~ApplyBatch() {
-  if (impl_) impl_->store->batch_open_ = false;
+  // A spent batch no longer refers to its store (which may be gone).
+  if (impl_ && !impl_->spent) impl_->store->batch_open_ = false;
 }
 
 Revision ApplyBatch::CurrentRevision() const { return impl_->state.current; }

@@ -80,6 +80,8 @@ struct StoreOptions {
   std::function<bool(LeaseId)> lease_exists;
   // Keys examined by one step of physical compaction (ApplyBatch::Commit runs one step).
   size_t compaction_keys_per_step = 1000;
+  // RocksDB's memtable size per column family; 0: RocksDB's default (64 MiB).
+  size_t write_buffer_bytes = 0;
   // For tests: RocksDB's Env (e.g. one that drops unsynced writes). Null: the default.
   rocksdb::Env* env = nullptr;
 };
@@ -93,6 +95,7 @@ struct EventsRequest {
   // Stop after the revision at which this many events have been collected (a revision is never
   // split, so the answer may hold more). 0: no limit.
   size_t limit = 0;
+  bool operator==(const EventsRequest&) const = default;
 };
 
 struct EventsResponse {
@@ -100,6 +103,7 @@ struct EventsResponse {
   // The first revision not covered: continue from here. > to_revision when everything was read.
   Revision next_revision = 0;
   Revision current_revision = 0;  // The store's revision when read.
+  bool operator==(const EventsResponse&) const = default;
 };
 
 class Store {
@@ -181,7 +185,8 @@ class Store {
 
 // The effects of consecutive log entries, written to RocksDB in one atomic batch together with
 // the applied index. Reads inside the batch (txn compares, prev_kv, versions) see the batch's own
-// earlier effects. Dropping a batch without Commit discards it.
+// earlier effects. Dropping a batch without Commit discards it. An uncommitted batch must not
+// outlive its store.
 class ApplyBatch {
  public:
   ApplyBatch(ApplyBatch&&) noexcept;

@@ -41,10 +41,11 @@ struct StoreState {
 
 namespace internal {
 
-inline constexpr std::string_view kStateApplied = "applied";
-inline constexpr std::string_view kStateRevision = "revision";
-inline constexpr std::string_view kStateCompact = "compact";
-inline constexpr std::string_view kStateCompactPending = "compact_pending";
+// The one record of the state family (one Get per read): LE64 applied index, LE64 applied term,
+// LE64 current revision, LE64 compact revision, LE64 pending compaction revision, then the
+// pending compaction's cursor. Absent in a store that never committed.
+inline constexpr std::string_view kStateKey = "state";
+inline constexpr size_t kStateFixedBytes = 40;
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what);
 
@@ -61,10 +62,17 @@ std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(const rocksdb::Op
 // Opens (creating if needed) the database in `path` with the store's column families.
 Result<std::unique_ptr<Store::Db>> OpenDb(const StoreOptions& options, const std::string& path);
 
-// Durable small-file helpers for the store directory.
-Status WriteFileAtomically(const std::string& dir, const std::string& name,
+// The store directory's own files, through the store's Env (so that tests can run it in memory or
+// on a file system that drops unsynced writes).
+rocksdb::Env* StoreEnv(const StoreOptions& options);
+// Writes `content` to dir/name through a temporary file: write, fsync, rename, fsync dir.
+Status WriteFileAtomically(rocksdb::Env* env, const std::string& dir, const std::string& name,
                            std::string_view content);
-Status SyncDir(const std::string& dir);
+Status SyncDir(rocksdb::Env* env, const std::string& dir);
+// The names in `dir`, without "." and "..".
+Result<std::vector<std::string>> ListDir(rocksdb::Env* env, const std::string& dir);
+// Removes a file or a directory tree; a missing path is fine.
+Status RemoveTree(rocksdb::Env* env, const std::string& path);
 
 }  // namespace internal
 }  // namespace ballot::mvcc

@@ -1,0 +1,375 @@
+// Crash and exactly-once tests of the mvcc store. RocksDB runs on the disk through a file system
+// that remembers how much of every file was synced; a "crash" freezes it (later writes, syncs,
+// renames and removals are dropped), closes the store, and cuts every file back to its synced
+// length, as a power failure would. The store is reopened, the log is replayed from the persisted
+// applied index, and the result must equal a store that never crashed: same revision (an entry
+// applied twice would move it), same HashKV, same key space and meta. The applied index found
+// must be at least the last MakeDurable() answer (what the member may compact its log to).
+#include <gtest/gtest.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+
+#include "mvcc/store.h"
+
+namespace ballot::mvcc {
+namespace {
+
+using rocksdb::FileOptions;
+using rocksdb::FSWritableFile;
+using rocksdb::IODebugContext;
+using rocksdb::IOOptions;
+using rocksdb::IOStatus;
+using rocksdb::Slice;
+
+class CrashFs;
+
+// A writable file that reports its appends and syncs to its file system.
+class TrackedFile : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  TrackedFile(std::unique_ptr<FSWritableFile> target, CrashFs* fs, std::string name)
+      : FSWritableFileOwnerWrapper(std::move(target)), fs_(fs), name_(std::move(name)) {}
+  IOStatus Append(const Slice& data, const IOOptions& o, IODebugContext* dbg) override;
+  IOStatus Append(const Slice& data, const IOOptions& o, const rocksdb::DataVerificationInfo& info,
+                  IODebugContext* dbg) override;
+  IOStatus Truncate(uint64_t size, const IOOptions& o, IODebugContext* dbg) override;
+  IOStatus Sync(const IOOptions& o, IODebugContext* dbg) override;
+  IOStatus Fsync(const IOOptions& o, IODebugContext* dbg) override;
+
+ private:
+  CrashFs* fs_;
+  std::string name_;
+};
+
+class CrashFs : public rocksdb::FileSystemWrapper {
+ public:
+  CrashFs() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "CrashFs"; }
+
+  IOStatus NewWritableFile(const std::string& f, const FileOptions& o,
+                           std::unique_ptr<FSWritableFile>* r, IODebugContext* dbg) override {
+    std::lock_guard lock(mu_);
+    if (crashed_) return IOStatus::IOError("crashed");
+    IOStatus s = target()->NewWritableFile(f, o, r, dbg);
+    if (s.ok()) {
+      files_[f] = {0, 0};
+      *r = std::make_unique<TrackedFile>(std::move(*r), this, f);
+    }
+    return s;
+  }
+  IOStatus ReopenWritableFile(const std::string& f, const FileOptions& o,
+                              std::unique_ptr<FSWritableFile>* r, IODebugContext* dbg) override {
+    std::lock_guard lock(mu_);
+    if (crashed_) return IOStatus::IOError("crashed");
+    IOStatus s = target()->ReopenWritableFile(f, o, r, dbg);
+    if (s.ok()) {
+      uint64_t size = std::filesystem::file_size(f);
+      if (!files_.count(f)) files_[f] = {size, size};
+      *r = std::make_unique<TrackedFile>(std::move(*r), this, f);
+    }
+    return s;
+  }
+  IOStatus RenameFile(const std::string& from, const std::string& to, const IOOptions& o,
+                      IODebugContext* dbg) override {
+    std::lock_guard lock(mu_);
+    if (crashed_) return IOStatus::OK();  // never happened
+    IOStatus s = target()->RenameFile(from, to, o, dbg);
+    if (s.ok() && files_.count(from)) {
+      files_[to] = files_[from];
+      files_.erase(from);
+    }
+    return s;
+  }
+  IOStatus DeleteFile(const std::string& f, const IOOptions& o, IODebugContext* dbg) override {
+    std::lock_guard lock(mu_);
+    if (crashed_) return IOStatus::OK();  // never happened
+    files_.erase(f);
+    return target()->DeleteFile(f, o, dbg);
+  }
+
+  void Appended(const std::string& f, uint64_t n) {
+    std::lock_guard lock(mu_);
+    if (!crashed_) files_[f].size += n;
+  }
+  void Truncated(const std::string& f, uint64_t size) {
+    std::lock_guard lock(mu_);
+    if (crashed_) return;
+    files_[f].size = size;
+    files_[f].synced = std::min(files_[f].synced, size);
+  }
+  void Synced(const std::string& f) {
+    std::lock_guard lock(mu_);
+    if (!crashed_) files_[f].synced = files_[f].size;
+  }
+  bool crashed() {
+    std::lock_guard lock(mu_);
+    return crashed_;
+  }
+
+  // The power goes out: nothing that happens from now on reaches the disk.
+  void Crash() {
+    std::lock_guard lock(mu_);
+    crashed_ = true;
+  }
+  // After the store is closed: every file back to what was synced. Returns the bytes lost.
+  uint64_t DropUnsynced() {
+    std::lock_guard lock(mu_);
+    uint64_t lost = 0;
+    for (auto& [name, file] : files_) {
+      std::error_code ec;
+      uint64_t on_disk = std::filesystem::file_size(name, ec);
+      if (ec) continue;
+      if (on_disk > file.synced) {
+        lost += on_disk - file.synced;
+        std::filesystem::resize_file(name, file.synced, ec);
+      }
+      file.size = file.synced;
+    }
+    crashed_ = false;
+    return lost;
+  }
+
+ private:
+  struct FileState {
+    uint64_t size = 0;
+    uint64_t synced = 0;
+  };
+  std::mutex mu_;
+  bool crashed_ = false;
+  std::map<std::string, FileState> files_;
+};
+
+IOStatus TrackedFile::Append(const Slice& data, const IOOptions& o, IODebugContext* dbg) {
+  if (fs_->crashed()) return IOStatus::OK();
+  IOStatus s = FSWritableFileOwnerWrapper::Append(data, o, dbg);
+  if (s.ok()) fs_->Appended(name_, data.size());
+  return s;
+}
+IOStatus TrackedFile::Append(const Slice& data, const IOOptions& o,
+                             const rocksdb::DataVerificationInfo& info, IODebugContext* dbg) {
+  if (fs_->crashed()) return IOStatus::OK();
+  IOStatus s = FSWritableFileOwnerWrapper::Append(data, o, info, dbg);
+  if (s.ok()) fs_->Appended(name_, data.size());
+  return s;
+}
+IOStatus TrackedFile::Truncate(uint64_t size, const IOOptions& o, IODebugContext* dbg) {
+  if (fs_->crashed()) return IOStatus::OK();
+  IOStatus s = FSWritableFileOwnerWrapper::Truncate(size, o, dbg);
+  if (s.ok()) fs_->Truncated(name_, size);
+  return s;
+}
+IOStatus TrackedFile::Sync(const IOOptions& o, IODebugContext* dbg) {
+  if (fs_->crashed()) return IOStatus::OK();
+  IOStatus s = FSWritableFileOwnerWrapper::Sync(o, dbg);
+  if (s.ok()) fs_->Synced(name_);
+  return s;
+}
+IOStatus TrackedFile::Fsync(const IOOptions& o, IODebugContext* dbg) {
+  if (fs_->crashed()) return IOStatus::OK();
+  IOStatus s = FSWritableFileOwnerWrapper::Fsync(o, dbg);
+  if (s.ok()) fs_->Synced(name_);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Entry {
+  int kind;  // 0 put, 1 delete range, 2 txn, 3 meta only, 4 skip
+  std::string key;
+  std::string value;
+};
+
+std::vector<Entry> MakeLog(uint64_t seed, int n) {
+  std::mt19937_64 rng(seed);
+  std::vector<Entry> log;
+  for (int i = 0; i < n; ++i) {
+    int r = static_cast<int>(rng() % 100);
+    Entry e;
+    e.kind = r < 55 ? 0 : r < 70 ? 1 : r < 90 ? 2 : r < 95 ? 3 : 4;
+    e.key = "key" + std::to_string(rng() % 50);
+    e.value = std::string(20 + rng() % 200, static_cast<char>('a' + rng() % 26));
+    log.push_back(std::move(e));
+  }
+  return log;
+}
+
+void Apply(ApplyBatch& b, uint64_t index, const Entry& e) {
+  LogPosition at{index, 1};
+  PutRequest p;
+  p.key = e.key;
+  p.value = e.value;
+  switch (e.kind) {
+    case 0:
+      ASSERT_TRUE(b.Put(at, p).ok());
+      break;
+    case 1: {
+      DeleteRangeRequest d;
+      d.key = e.key;
+      d.range_end = e.key + "5";
+      ASSERT_TRUE(b.DeleteRange(at, d).ok());
+      break;
+    }
+    case 2: {
+      TxnRequest t;
+      Compare c;
+      c.key = e.key;
+      c.target = Compare::CompareTarget::kVersion;
+      c.result = Compare::CompareResult::kLess;
+      c.version = 3;
+      t.compare.push_back(c);
+      PutRequest other = p;
+      other.key += "/txn";
+      t.success = {MakeOp(p), MakeOp(other)};
+      DeleteRangeRequest d;
+      d.key = e.key;
+      t.failure = {MakeOp(d)};
+      ASSERT_TRUE(b.Txn(at, t).ok());
+      break;
+    }
+    case 3:
+      b.PutMeta(at, "lease/" + e.key, e.value);
+      break;
+    case 4:
+      b.Skip(at);
+      break;
+  }
+}
+
+// Applies entries [from, to] (1-based) in batches of random sizes.
+void ApplyLog(Store& store, const std::vector<Entry>& log, uint64_t from, uint64_t to,
+              std::mt19937_64& rng) {
+  uint64_t i = from;
+  while (i <= to) {
+    ApplyBatch b = store.NewBatch();
+    uint64_t n = 1 + rng() % 16;
+    for (uint64_t k = 0; k < n && i <= to; ++k, ++i) Apply(b, i, log[i - 1]);
+    ASSERT_TRUE(b.Commit().ok());
+  }
+}
+
+std::string TempDir(const std::string& name) {
+  std::string dir = ::testing::TempDir() + "/mvcc_crash_" + name + "_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+struct Fingerprint {
+  Revision revision;
+  uint32_t hash;
+  RangeResponse all;
+  std::vector<std::pair<std::string, std::string>> meta;
+};
+
+Fingerprint Take(Store& store) {
+  RangeRequest all;
+  all.key = std::string(1, '\0');
+  all.range_end = std::string(1, '\0');
+  return {store.CurrentRevision(), store.HashKV({})->hash, *store.Range(all), *store.ScanMeta("")};
+}
+
+TEST(MvccCrashTest, ReplayFromThePersistedAppliedIndexEqualsNoCrash) {
+  const int n = 600;
+  std::string dir = TempDir("replay");
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::vector<Entry> log = MakeLog(seed, n);
+    std::mt19937_64 rng(seed);
+
+    // The reference: everything applied, no crash (in memory).
+    std::unique_ptr<rocksdb::Env> mem(rocksdb::NewMemEnv(rocksdb::Env::Default()));
+    StoreOptions ref_options;
+    ref_options.dir = "/ref";
+    ref_options.env = mem.get();
+    auto reference = std::move(Store::Open(ref_options)).value();
+    ApplyLog(*reference, log, 1, n, rng);
+    Fingerprint expected = Take(*reference);
+
+    auto fs = std::make_shared<CrashFs>();
+    std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+    StoreOptions options;
+    options.dir = dir + "/" + std::to_string(seed);
+    options.env = env.get();
+    // Small memtables on some seeds, so that flushes to SST files happen between syncs.
+    options.write_buffer_bytes = seed % 2 == 0 ? 64 << 10 : 0;
+    auto store = std::move(Store::Open(options)).value();
+
+    uint64_t durable_point = 100 + rng() % 200;
+    uint64_t crash_point = durable_point + 50 + rng() % 200;
+    ApplyLog(*store, log, 1, durable_point, rng);
+    auto durable = store->MakeDurable();
+    ASSERT_TRUE(durable.ok());
+    EXPECT_EQ(*durable, durable_point);
+    ApplyLog(*store, log, durable_point + 1, crash_point, rng);
+    ASSERT_EQ(store->Applied().index, crash_point);
+
+    fs->Crash();
+    store.reset();
+    uint64_t lost = fs->DropUnsynced();
+
+    store = std::move(Store::Open(options)).value();
+    uint64_t recovered = store->Applied().index;
+    std::printf("seed %llu: durable %llu, crash at %llu, recovered %llu, %llu bytes lost\n",
+                static_cast<unsigned long long>(seed),
+                static_cast<unsigned long long>(durable_point),
+                static_cast<unsigned long long>(crash_point),
+                static_cast<unsigned long long>(recovered), static_cast<unsigned long long>(lost));
+    EXPECT_GE(recovered, durable_point);
+    EXPECT_LE(recovered, crash_point);
+    EXPECT_EQ(store->DurableAppliedIndex(), recovered);
+
+    // The member replays its log from the applied index on.
+    ApplyLog(*store, log, recovered + 1, n, rng);
+    Fingerprint got = Take(*store);
+    EXPECT_EQ(got.revision, expected.revision);
+    EXPECT_EQ(got.hash, expected.hash);
+    EXPECT_TRUE(got.all == expected.all);
+    EXPECT_EQ(got.meta, expected.meta);
+    store.reset();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(MvccCrashTest, UnsyncedTailIsLostButTheStoreIsAPrefix) {
+  // Without MakeDurable, a crash may lose every batch since the last flush: the store must come
+  // back at some earlier applied index with exactly the effects of the entries up to it.
+  std::string dir = TempDir("prefix");
+  std::vector<Entry> log = MakeLog(9, 300);
+  auto fs = std::make_shared<CrashFs>();
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  StoreOptions options;
+  options.dir = dir;
+  options.env = env.get();
+  options.write_buffer_bytes = 32 << 10;
+  std::mt19937_64 rng(9);
+  auto store = std::move(Store::Open(options)).value();
+  ApplyLog(*store, log, 1, 300, rng);
+  fs->Crash();
+  store.reset();
+  uint64_t lost = fs->DropUnsynced();
+  EXPECT_GT(lost, 0u);  // the WAL tail was never synced
+  store = std::move(Store::Open(options)).value();
+  uint64_t recovered = store->Applied().index;
+  EXPECT_LE(recovered, 300u);
+
+  std::unique_ptr<rocksdb::Env> mem(rocksdb::NewMemEnv(rocksdb::Env::Default()));
+  StoreOptions ref_options;
+  ref_options.dir = "/prefix_ref";
+  ref_options.env = mem.get();
+  auto reference = std::move(Store::Open(ref_options)).value();
+  ApplyLog(*reference, log, 1, recovered, rng);
+  Fingerprint want = Take(*reference);
+  Fingerprint got = Take(*store);
+  EXPECT_EQ(got.revision, want.revision);
+  EXPECT_EQ(got.hash, want.hash);
+  EXPECT_EQ(got.meta, want.meta);
+  store.reset();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ballot::mvcc
