@@ -37,7 +37,8 @@ class EventSource {
   // The hub calls it only with CompactRevision() <= from <= to <= the last revision it was
   // notified of. Etcd's rule, which the source must honour: the events of the compacted revision
   // itself remain readable. If the history was compacted past `from` in the meantime, return
-  // OutOfRange: the hub then cancels the watcher as compacted.
+  // OutOfRange: the hub then cancels the watcher as compacted. Any other error cancels the
+  // watcher with the error in its cancel_reason (the hub does not retry a failed read).
   virtual Result<std::vector<Event>> ReadEvents(Revision from, Revision to, std::string_view key,
                                                 std::string_view range_end,
                                                 size_t limit_events) = 0;

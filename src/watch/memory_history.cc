@@ -52,6 +52,11 @@ void MemoryHistory::Compact(Revision revision) {
   std::erase_if(events_, [&](const Event& e) { return e.kv.mod_revision < compacted_; });
 }
 
+void MemoryHistory::SetReadError(Status error) {
+  std::lock_guard lock(mu_);
+  read_error_ = std::move(error);
+}
+
 std::vector<Event> MemoryHistory::AllEvents() const {
   std::lock_guard lock(mu_);
   return events_;
@@ -68,6 +73,7 @@ Result<std::vector<Event>> MemoryHistory::ReadEvents(Revision from, Revision to,
                                                      size_t limit_events) {
   std::lock_guard lock(mu_);
   ++read_calls_;
+  if (!read_error_.ok()) return read_error_;
   if (from < compacted_) return Status::OutOfRange("mvcc: required revision has been compacted");
   std::vector<Event> out;
   auto it = std::lower_bound(events_.begin(), events_.end(), from,

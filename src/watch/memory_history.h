@@ -29,6 +29,9 @@ class MemoryHistory : public EventSource {
   std::vector<Event> Delete(const std::string& key);
   void Compact(Revision revision);
 
+  // Makes every ReadEvents fail with `error` (an OK status: succeed again).
+  void SetReadError(Status error);
+
   // Every event so far, in order.
   std::vector<Event> AllEvents() const;
   int read_calls() const;
@@ -45,6 +48,7 @@ class MemoryHistory : public EventSource {
   Revision current_ ABSL_GUARDED_BY(mu_) = 1;
   Revision compacted_ ABSL_GUARDED_BY(mu_) = 0;
   int read_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  Status read_error_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ballot::watch

@@ -40,8 +40,9 @@ struct WatchHub::Watcher {
   Stream* stream = nullptr;
   WatchRequest request;
   bool synced = false;
-  // Synced: the lowest revision still to deliver (above the current revision for a watcher that
-  // starts in the future). Unsynced: the next revision to read from the source.
+  // Unsynced: the next revision to read from the source. Synced: the lowest revision it may be
+  // sent (its start); its position is then max(next_revision, current revision + 1), which is
+  // not stored, so that Notify costs nothing for the synced watchers a revision does not touch.
   Revision next_revision = 0;
   size_t queued_responses = 0;  // Its responses in the outbox (created/canceled not counted).
   bool active = false;          // Sent something since the last progress tick.
@@ -320,7 +321,8 @@ void WatchHub::Unindex(Watcher& watcher) {
     if (watcher.single_key()) {
       synced_keys_.erase(watcher.key_it);
     } else {
-      synced_ranges_.erase(&watcher);
+      const bool erased = synced_ranges_.Erase(watcher.request.key, watcher.uid);
+      BALLOT_ASSERT(erased);
     }
   } else {
     unsynced_.erase(watcher.uid);
@@ -343,7 +345,10 @@ void WatchHub::MakeSynced(Watcher& watcher) {
   if (watcher.single_key()) {
     watcher.key_it = synced_keys_.emplace(watcher.request.key, &watcher);
   } else {
-    synced_ranges_.insert(&watcher);
+    const bool unbounded = watcher.request.range_end == std::string_view("\0", 1);
+    synced_ranges_.Insert(watcher.request.key,
+                          unbounded ? std::string() : watcher.request.range_end, unbounded,
+                          watcher.uid, &watcher);
   }
 }
 
@@ -352,6 +357,17 @@ void WatchHub::RemoveWatcher(Watcher& watcher) {
   watchers_.erase(watcher.uid);
   Stream& stream = *watcher.stream;
   stream.watchers.erase(watcher.id);  // Destroys the watcher.
+}
+
+void WatchHub::CancelWithReason(Watcher& watcher, std::string reason) {
+  WatchResponse response;
+  response.header_revision = current_revision_;
+  response.watch_id = watcher.id;
+  response.canceled = true;
+  response.cancel_reason = std::move(reason);
+  Stream& stream = *watcher.stream;
+  RemoveWatcher(watcher);
+  Enqueue(stream, std::move(response), nullptr);
 }
 
 void WatchHub::CancelCompacted(Watcher& watcher, Revision compact_revision) {
@@ -373,9 +389,7 @@ void WatchHub::Notify(std::span<const Event> events, Revision revision) {
   BALLOT_ASSERT(revision > current_revision_, "WatchHub::Notify: revisions must increase");
   if (revision > current_revision_ + 1) {
     // A revision was skipped: the synced watchers read everything after it from the source.
-    std::vector<Watcher*> synced(synced_ranges_.begin(), synced_ranges_.end());
-    for (auto& [key, w] : synced_keys_) synced.push_back(w);
-    for (Watcher* w : synced) {
+    for (Watcher* w : SyncedWatchers()) {
       MakeUnsynced(*w, std::max(w->next_revision, current_revision_ + 1));
     }
     current_revision_ = revision;
@@ -396,9 +410,7 @@ void WatchHub::Notify(std::span<const Event> events, Revision revision) {
     BALLOT_ASSERT(e.kv.mod_revision == revision, "an event's mod_revision must be its revision");
     auto [first, last] = synced_keys_.equal_range(e.kv.key);
     for (auto it = first; it != last; ++it) add(it->second, e);
-    for (Watcher* w : synced_ranges_) {
-      if (RangeContains(w->request.key, w->request.range_end, e.kv.key)) add(w, e);
-    }
+    synced_ranges_.Stab(e.kv.key, [&](void* w) { add(static_cast<Watcher*>(w), e); });
   }
   for (auto& [w, share] : shares) {
     std::vector<Event> filtered = Filter(w->request, std::move(share));
@@ -410,17 +422,21 @@ void WatchHub::Notify(std::span<const Event> events, Revision revision) {
       MakeUnsynced(*w, revision);
     }
   }
-  // Synced watchers that had nothing in this revision move on with it.
-  for (auto& [key, w] : synced_keys_) w->next_revision = std::max(w->next_revision, revision + 1);
-  for (Watcher* w : synced_ranges_) w->next_revision = std::max(w->next_revision, revision + 1);
+}
+
+std::vector<WatchHub::Watcher*> WatchHub::SyncedWatchers() const {
+  std::vector<Watcher*> out;
+  out.reserve(synced_keys_.size() + synced_ranges_.size());
+  for (const auto& [key, w] : synced_keys_) out.push_back(w);
+  synced_ranges_.ForEach([&](void* w) { out.push_back(static_cast<Watcher*>(w)); });
+  return out;
 }
 
 void WatchHub::Restored() {
   const Revision revision = source_->CurrentRevision();
   std::lock_guard lock(mu_);
-  std::vector<Watcher*> synced(synced_ranges_.begin(), synced_ranges_.end());
-  for (auto& [key, w] : synced_keys_) synced.push_back(w);
-  for (Watcher* w : synced) MakeUnsynced(*w, std::max(w->next_revision, current_revision_ + 1));
+  for (Watcher* w : SyncedWatchers())
+    MakeUnsynced(*w, std::max(w->next_revision, current_revision_ + 1));
   current_revision_ = revision;
 }
 
@@ -478,8 +494,13 @@ void WatchHub::FinishCatchup(const CatchupJob& job, Result<std::vector<Event>> r
   // starts again from the watcher's position.
   if (w.synced || w.next_revision != job.from) return;
   if (!result.ok()) {
-    if (result.status().IsOutOfRange()) CancelCompacted(w, std::max(compact_revision, job.from));
-    // Any other error: the watcher stays unsynced and the next round tries again.
+    if (result.status().IsOutOfRange()) {
+      CancelCompacted(w, std::max(compact_revision, job.from));
+    } else {
+      // The history cannot be read: cancel with the reason rather than retry forever; the client
+      // sees why and may watch again from its last revision + 1.
+      CancelWithReason(w, "watch: reading history failed: " + result.status().ToString());
+    }
     return;
   }
   std::vector<Event> events = std::move(result).value();

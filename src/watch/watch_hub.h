@@ -29,6 +29,7 @@
 #include "base/status.h"
 #include "mvcc/kv.h"
 #include "watch/event_source.h"
+#include "watch/interval_index.h"
 
 namespace ballot::watch {
 
@@ -187,8 +188,10 @@ class WatchHub {
   void MakeSynced(Watcher& watcher) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CancelCompacted(Watcher& watcher, Revision compact_revision)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CancelWithReason(Watcher& watcher, std::string reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveWatcher(Watcher& watcher) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unindex(Watcher& watcher) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<Watcher*> SyncedWatchers() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishCatchup(const CatchupJob& job, Result<std::vector<Event>> events,
                      Revision compact_revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -205,7 +208,7 @@ class WatchHub {
   std::map<uint64_t, Watcher*> watchers_ ABSL_GUARDED_BY(mu_);
   // Synced watchers: single-key watchers by key, range watchers in one set.
   std::multimap<std::string, Watcher*, std::less<>> synced_keys_ ABSL_GUARDED_BY(mu_);
-  std::set<Watcher*> synced_ranges_ ABSL_GUARDED_BY(mu_);
+  IntervalIndex synced_ranges_ ABSL_GUARDED_BY(mu_);
   // Unsynced watchers by uid, so that SyncUnsynced serves them round-robin from a cursor.
   std::set<uint64_t> unsynced_ ABSL_GUARDED_BY(mu_);
   uint64_t sync_cursor_ ABSL_GUARDED_BY(mu_) = 0;

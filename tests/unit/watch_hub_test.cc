@@ -269,6 +269,25 @@ TEST_F(WatchHubTest, UnsyncedWatcherOvertakenByCompactionIsCanceledAfterWhatItGo
   EXPECT_EQ(hub_->watcher_count(), 0u);
 }
 
+TEST_F(WatchHubTest, AFailedHistoryReadCancelsWithTheReason) {
+  for (int i = 0; i < 3; ++i) Put("a", std::to_string(i));
+  WatchStream& s = Open();
+  const WatchId id = *s.Watch({.key = "a", .start_revision = 2});
+  const WatchId live = *s.Watch({.key = "a"});
+  history_.SetReadError(Status::Unavailable("disk on fire"));
+  EXPECT_EQ(hub_->SyncUnsynced(), 0u);
+  history_.SetReadError(Status::Ok());
+  Put("a", "after");
+  auto responses = PollAll(s);
+  ASSERT_EQ(responses.size(), 4u);  // created, created, canceled, live event.
+  EXPECT_EQ(responses[2].watch_id, id);
+  EXPECT_TRUE(responses[2].canceled);
+  EXPECT_EQ(responses[2].compact_revision, 0);
+  EXPECT_NE(responses[2].cancel_reason.find("disk on fire"), std::string::npos);
+  EXPECT_EQ(responses[3].watch_id, live);
+  EXPECT_EQ(hub_->watcher_count(), 1u);
+}
+
 TEST_F(WatchHubTest, FiltersDropPutsOrDeletes) {
   WatchStream& s = Open();
   const WatchId noput = *s.Watch({.key = "a", .filter_noput = true});
