@@ -14,8 +14,10 @@
 namespace ballot::transport {
 
 // Bounds on one received message. gRPC's receive limit already bounds the bytes of a batch; these
-// bound what a well-formed but absurd message could make the receiver allocate or iterate.
-constexpr uint64_t kEntriesPerMessageMax = 1 << 20;
+// bound what a well-formed but absurd message could make the receiver allocate or iterate. The
+// engines stay far below them: an append carries at most Config::max_message_bytes (1 MiB) of
+// entries at 24 accounted bytes or more each, i.e. fewer than 2^16 entries.
+constexpr uint64_t kEntriesPerMessageMax = 1 << 17;
 constexpr uint64_t kConfMembersMax = 1 << 12;  // Voters plus learners in one ConfState.
 
 // Copies `msg` into `out` (which is cleared first).

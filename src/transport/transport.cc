@@ -28,6 +28,8 @@ constexpr uint64_t kMessageFramingBytesMax = 1 + 5;
 // time + timeout, so its queue stops growing behind a dead connection.
 constexpr int kKeepaliveTimeMs = 10'000;
 constexpr int kKeepaliveTimeoutMs = 5'000;
+// A correct peer has one stream to us per connection, two during a reconnection.
+constexpr int kInboundStreamsPerConnectionMax = 8;
 // The reconnection thread looks at every peer at least this often, whatever it was told.
 constexpr auto kReconnectScanInterval = std::chrono::milliseconds(500);
 
@@ -201,6 +203,11 @@ class Transport::PeerLink {
     return Clock::time_point::max();
   }
 
+  std::string target() const {
+    std::lock_guard lock(mu_);
+    return target_;
+  }
+
   PeerStats Stats() const {
     std::lock_guard lock(mu_);
     PeerStats s = stats_;
@@ -215,11 +222,14 @@ class Transport::PeerLink {
       TeardownLocked();
       return;
     }
+    if (!stream_live_) return;  // Closed meanwhile; OnDone follows.
     if (ever_connected_) ++stats_.reconnects;
     ever_connected_ = true;
     stats_.connected = true;
-    backoff_ms_ = owner_->options_.reconnect_backoff_initial_ms;
-    if (failing_) BLOG_INFO("transport {}: connected to member {} at {}", Self(), id_, target_);
+    established_at_ = Clock::now();
+    if (failing_ && !refused_) {
+      BLOG_INFO("transport {}: connected to member {} at {}", Self(), id_, target_);
+    }
     failing_ = false;
     MaybeWriteLocked();
   }
@@ -265,9 +275,16 @@ class Transport::PeerLink {
       ++stats_.stream_failures;
       stats_.last_error = GrpcStatusText(status);
       LogFailureLocked(status, was_connected);
+      // Only a stream that lasted resets the backoff: one the peer refuses right after accepting
+      // it (wrong cluster, too large a batch) must not be retried at the initial rate forever.
+      const Options& o = owner_->options_;
+      if (was_connected &&
+          Clock::now() - established_at_ >= std::chrono::milliseconds(o.reconnect_backoff_max_ms)) {
+        backoff_ms_ = o.reconnect_backoff_initial_ms;
+      }
       const int jitter_ms = static_cast<int>(rng_() % (backoff_ms_ / 4 + 1));
       next_attempt_ = Clock::now() + std::chrono::milliseconds(backoff_ms_ + jitter_ms);
-      backoff_ms_ = std::min(backoff_ms_ * 2, owner_->options_.reconnect_backoff_max_ms);
+      backoff_ms_ = std::min(backoff_ms_ * 2, o.reconnect_backoff_max_ms);
       owner_->WakeReconnectLoop();
     }
     done_cv_.notify_all();
@@ -360,9 +377,10 @@ class Transport::PeerLink {
 
   void LogFailureLocked(const grpc::Status& status, bool was_connected) {
     const std::string text = GrpcStatusText(status);
-    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
-        status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
-        status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    refused_ = status.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+               status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+               status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+    if (refused_) {
       BLOG_ERROR("transport {}: member {} at {} refused our stream: {}", Self(), id_, target_,
                  text);
     } else if (was_connected || !failing_) {
@@ -390,7 +408,9 @@ class Transport::PeerLink {
   bool closed_ = true;  // No streams: the transport is stopped or the peer is being removed.
   bool ever_connected_ = false;
   bool failing_ = false;  // The last stream failed; repeated failures log at debug level.
+  bool refused_ = false;  // The last stream was refused: reconnecting is not news.
   int backoff_ms_ = 1;
+  Clock::time_point established_at_;  // When the current stream was established.
   Clock::time_point next_attempt_;
   std::minstd_rand rng_;  // Backoff jitter.
   PeerStats stats_;
@@ -530,7 +550,10 @@ Status Transport::Start() {
   builder.SetMaxSendMessageSize(64 << 10);
   // Two members on one port is a configuration error, not load balancing.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kInboundStreamsPerConnectionMax);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              kKeepaliveTimeMs / 2);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -636,6 +659,7 @@ Status Transport::UpdatePeer(NodeId id, std::string_view url) {
       return Status::NotFound("transport: member " + std::to_string(id) + " is not a peer");
     }
     PeerLink& link = *it->second;
+    if (link.target() == target) return Status::Ok();  // Nothing to reopen.
     link.Close(/*drop_queue=*/false);
     link.SetTarget(std::move(target));
     if (running_) link.Open();

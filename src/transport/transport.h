@@ -8,8 +8,9 @@
 // docs/transport.md for the wire format and the limits.
 //
 // Threads: one reconnection thread per running transport; everything else runs on gRPC's callback
-// threads. No call of this class waits for the network, except Stop(), which cancels every stream
-// and returns once they are gone.
+// threads. No call of this class waits for the network. Stop(), RemovePeer() and UpdatePeer() (to
+// a new address) cancel streams and wait for gRPC to finish them, which takes bounded time whether
+// or not the peer answers.
 //
 // Thread-safety: every public method may be called from any thread.
 #pragma once
@@ -79,7 +80,8 @@ class Transport {
     uint64_t queue_bytes_max = 64 << 20;
     // Per peer: snapshot chunks waiting in their own lane (see docs/transport.md).
     uint64_t snapshot_queue_messages_max = 8;
-    // Delay before reopening a broken stream: doubles from initial to max, reset once connected.
+    // Delay before reopening a broken stream: doubles from initial to max; reset when the stream
+    // that broke had lasted at least the max.
     int reconnect_backoff_initial_ms = 50;
     int reconnect_backoff_max_ms = 2000;
 
@@ -88,7 +90,7 @@ class Transport {
 
   // Receives the messages of one batch, in order. Called on a gRPC thread, never for two batches
   // at once; it must not block for long (the member enqueues and returns), since a stream reads
-  // its next batch only after the handler returns.
+  // its next batch only after the handler returns. It may call Send, never Stop.
   using Handler = std::function<void(std::vector<consensus::Message>)>;
 
   Transport(Options options, Handler handler);
@@ -112,13 +114,14 @@ class Transport {
   // AlreadyExists / NotFound for an id that is / is not known; InvalidArgument for a bad URL, or
   // for id 0 or self. Peers stay across Stop and Start.
   Status AddPeer(consensus::NodeId id, std::string_view url);
-  Status UpdatePeer(consensus::NodeId id,
-                    std::string_view url);  // Reopens the stream; keeps queue.
+  // Reopens the stream if the address changed (a no-op otherwise); keeps the queue.
+  Status UpdatePeer(consensus::NodeId id, std::string_view url);
   Status RemovePeer(consensus::NodeId id);  // Drops its queue.
 
   // Queues each message for its `to`. Never waits for the network. A message with from == 0 is
-  // sent as from self; messages for unknown peers, for self, from another member, or too large are
-  // dropped (counted in dropped_unroutable()).
+  // sent as from self. Messages for unknown peers, for self, or from another member are dropped
+  // and counted in dropped_unroutable(); messages beyond a peer's queue bounds or larger than
+  // max_message_bytes are dropped and counted in its PeerStats::dropped_messages.
   void Send(std::vector<consensus::Message> messages);
 
   std::optional<PeerStats> GetPeerStats(consensus::NodeId id) const;
