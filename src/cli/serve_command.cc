@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 
 #include "base/logging.h"
 #include "cli/command.h"
@@ -105,8 +106,15 @@ class ServeCommand : public Command {
       for (auto& msg : messages) m->Step(std::move(msg));
     });
     std::mutex peers_mu;
+    std::set<consensus::NodeId> peers;  // Guarded by peers_mu.
     auto sync_peers = [&](const std::vector<server::MemberInfo>& members) {
       std::lock_guard<std::mutex> lock(peers_mu);
+      std::set<consensus::NodeId> now;
+      for (const auto& m : members) now.insert(m.id);
+      for (consensus::NodeId gone : peers) {
+        if (now.count(gone) == 0) (void)transport.RemovePeer(gone);
+      }
+      peers = now;
       for (const auto& m : members) {
         if (m.id == membership.self_id || m.peer_urls.empty()) continue;
         Status added = transport.AddPeer(m.id, m.peer_urls[0]);
