@@ -21,12 +21,71 @@ Result<std::string> ClientUrlToTarget(const std::string& url) {
 
 internal::Forward::Stub* Forwarder::StubFor(const std::string& target) {
   std::lock_guard<std::mutex> lock(mu_);
+  auto& channel = channels_[target];
+  if (!channel) channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   auto& stub = stubs_[target];
-  if (!stub) {
-    stub =
-        internal::Forward::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-  }
+  if (!stub) stub = internal::Forward::NewStub(channel);
   return stub.get();
+}
+
+etcdserverpb::Cluster::Stub* Forwarder::ClusterStubFor(const std::string& target) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& channel = channels_[target];
+  if (!channel) channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  auto& stub = cluster_stubs_[target];
+  if (!stub) stub = etcdserverpb::Cluster::NewStub(channel);
+  return stub.get();
+}
+
+template <typename Request, typename Response, typename Call>
+Result<Response> Forwarder::SendCluster(const std::vector<std::string>& urls,
+                                        const Request& request, Deadline deadline, Call call) {
+  Status last = Status::Unavailable("the leader has published no client URL yet");
+  for (const std::string& url : urls) {
+    auto target = ClientUrlToTarget(url);
+    if (!target.ok()) {
+      last = target.status();
+      continue;
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
+    Response response;
+    grpc::Status s = call(ClusterStubFor(*target), &ctx, request, &response);
+    if (s.ok()) return response;
+    // The leader's own answer (an etcd error) is the client's answer.
+    if (s.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      return Status(static_cast<StatusCode>(s.error_code()), s.error_message());
+    }
+    last = Status::Unavailable("forwarding to the leader at " + url + ": " + s.error_message());
+  }
+  return last;
+}
+
+Result<etcdserverpb::MemberAddResponse> Forwarder::MemberAdd(
+    const std::vector<std::string>& urls, const etcdserverpb::MemberAddRequest& request,
+    Deadline deadline) {
+  return SendCluster<etcdserverpb::MemberAddRequest, etcdserverpb::MemberAddResponse>(
+      urls, request, deadline, [](auto* stub, auto* ctx, const auto& req, auto* resp) {
+        return stub->MemberAdd(ctx, req, resp);
+      });
+}
+
+Result<etcdserverpb::MemberRemoveResponse> Forwarder::MemberRemove(
+    const std::vector<std::string>& urls, const etcdserverpb::MemberRemoveRequest& request,
+    Deadline deadline) {
+  return SendCluster<etcdserverpb::MemberRemoveRequest, etcdserverpb::MemberRemoveResponse>(
+      urls, request, deadline, [](auto* stub, auto* ctx, const auto& req, auto* resp) {
+        return stub->MemberRemove(ctx, req, resp);
+      });
+}
+
+Result<etcdserverpb::MemberPromoteResponse> Forwarder::MemberPromote(
+    const std::vector<std::string>& urls, const etcdserverpb::MemberPromoteRequest& request,
+    Deadline deadline) {
+  return SendCluster<etcdserverpb::MemberPromoteRequest, etcdserverpb::MemberPromoteResponse>(
+      urls, request, deadline, [](auto* stub, auto* ctx, const auto& req, auto* resp) {
+        return stub->MemberPromote(ctx, req, resp);
+      });
 }
 
 template <typename Request, typename Call>

@@ -14,6 +14,7 @@
 
 #include "base/status.h"
 #include "internal.grpc.pb.h"
+#include "rpc.grpc.pb.h"
 #include "server/node.h"
 
 namespace ballot::server {
@@ -30,18 +31,34 @@ class Forwarder {
   Result<internal::ForwardResponse> LeaseKeepAlive(
       const std::vector<std::string>& urls, const etcdserverpb::LeaseKeepAliveRequest& request,
       Deadline deadline);
+  // Membership changes go to the leader's own etcdserverpb.Cluster service.
+  Result<etcdserverpb::MemberAddResponse> MemberAdd(const std::vector<std::string>& urls,
+                                                    const etcdserverpb::MemberAddRequest& request,
+                                                    Deadline deadline);
+  Result<etcdserverpb::MemberRemoveResponse> MemberRemove(
+      const std::vector<std::string>& urls, const etcdserverpb::MemberRemoveRequest& request,
+      Deadline deadline);
+  Result<etcdserverpb::MemberPromoteResponse> MemberPromote(
+      const std::vector<std::string>& urls, const etcdserverpb::MemberPromoteRequest& request,
+      Deadline deadline);
   Result<internal::ForwardResponse> LeaseTimeToLive(
       const std::vector<std::string>& urls, const etcdserverpb::LeaseTimeToLiveRequest& request,
       Deadline deadline);
 
  private:
   internal::Forward::Stub* StubFor(const std::string& target);
+  etcdserverpb::Cluster::Stub* ClusterStubFor(const std::string& target);
+  template <typename Request, typename Response, typename Call>
+  Result<Response> SendCluster(const std::vector<std::string>& urls, const Request& request,
+                               Deadline deadline, Call call);
   template <typename Request, typename Call>
   Result<internal::ForwardResponse> Send(const std::vector<std::string>& urls,
                                          const Request& request, Deadline deadline, Call call);
 
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<internal::Forward::Stub>> stubs_;  // Guarded by mu_.
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;         // Guarded by mu_.
+  std::map<std::string, std::unique_ptr<etcdserverpb::Cluster::Stub>> cluster_stubs_;  // mu_.
 };
 
 }  // namespace ballot::server

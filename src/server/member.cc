@@ -496,7 +496,17 @@ Result<etcdserverpb::MemberAddResponse> Member::MemberAdd(
   const Deadline deadline = RequestDeadline();
   Status s = node_->ProposeConfChange(cc, deadline);
   if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
-  if (!s.ok()) return MapProposeError(s);
+  if (!s.ok()) {
+    Status mapped = MapProposeError(s);
+    if (IsNotLeader(mapped)) {
+      const std::vector<std::string> urls = LeaderClientUrls();
+      if (urls.empty()) return ErrNoLeader();
+      auto forwarded = forwarder_.MemberAdd(urls, request, deadline);
+      if (forwarded.ok()) FillHeader(forwarded->mutable_header());
+      return forwarded;
+    }
+    return mapped;
+  }
   while (Clock::now() < deadline) {
     bool present = false;
     for (const MemberInfo& m : Members()) present = present || m.id == added.id;
@@ -521,7 +531,17 @@ Result<etcdserverpb::MemberRemoveResponse> Member::MemberRemove(
   const Deadline deadline = RequestDeadline();
   Status s = node_->ProposeConfChange(cc, deadline);
   if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
-  if (!s.ok()) return MapProposeError(s);
+  if (!s.ok()) {
+    Status mapped = MapProposeError(s);
+    if (IsNotLeader(mapped)) {
+      const std::vector<std::string> urls = LeaderClientUrls();
+      if (urls.empty()) return ErrNoLeader();
+      auto forwarded = forwarder_.MemberRemove(urls, request, deadline);
+      if (forwarded.ok()) FillHeader(forwarded->mutable_header());
+      return forwarded;
+    }
+    return mapped;
+  }
   while (Clock::now() < deadline) {
     bool present = false;
     for (const MemberInfo& m : Members()) present = present || m.id == request.id();
@@ -548,7 +568,17 @@ Result<etcdserverpb::MemberPromoteResponse> Member::MemberPromote(
   const Deadline deadline = RequestDeadline();
   Status s = node_->ProposeConfChange(cc, deadline);
   if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
-  if (!s.ok()) return MapProposeError(s);
+  if (!s.ok()) {
+    Status mapped = MapProposeError(s);
+    if (IsNotLeader(mapped)) {
+      const std::vector<std::string> urls = LeaderClientUrls();
+      if (urls.empty()) return ErrNoLeader();
+      auto forwarded = forwarder_.MemberPromote(urls, request, deadline);
+      if (forwarded.ok()) FillHeader(forwarded->mutable_header());
+      return forwarded;
+    }
+    return mapped;
+  }
   while (Clock::now() < deadline && node_->status().conf.voters.count(request.id()) == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

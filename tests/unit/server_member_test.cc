@@ -347,7 +347,12 @@ TEST(ServerMember, MemberListAndStatus) {
   ASSERT_EQ(list->members_size(), 3);
   EXPECT_EQ(list->members(0).name(), "m1");
   EXPECT_EQ(list->members(0).peerurls(0), "http://127.0.0.1:33101");
-  auto st = c.members_[2]->MaintenanceStatus();
+  // A follower learns the leader from its first append or heartbeat.
+  Result<etcdserverpb::StatusResponse> st = c.members_[2]->MaintenanceStatus();
+  for (Deadline end = In(2000); Clock::now() < end && st.ok() && st->leader() == 0;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    st = c.members_[2]->MaintenanceStatus();
+  }
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->leader(), leader->id());
   EXPECT_GT(st->raftterm(), 0u);
