@@ -29,7 +29,7 @@ struct SnapshotInfo {
   std::string metadata;  // The member's blob (membership), opaque to the store.
 };
 
-// Produces one snapshot stream. It pins the store's database (InstallSnapshot waits for every
+// Produces one snapshot stream. It pins the store's database (an install waits for every
 // live writer to be destroyed), so do not keep one on the apply thread across an install.
 class SnapshotWriter {
  public:

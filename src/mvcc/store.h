@@ -17,13 +17,14 @@
 //   RETURN_IF_ERROR(batch.Commit());             // one RocksDB write: effects + applied index
 //   // Answer the clients only after Commit (readers see nothing before).
 //   // Before compacting the log past index i: i <= store->MakeDurable() (see docs/mvcc.md).
-//   // Snapshots: store->NewSnapshotWriter(membership_blob) to send, InstallSnapshot to receive.
+//   // Snapshots (snapshot.h): store->NewSnapshotWriter(membership_blob) to send;
+//   // store->NewSnapshotInstaller(), Append(chunk)..., Finish() to receive.
 //
 // Thread-safety: one writer (the apply thread: NewBatch, ApplyBatch, RunCompaction, MakeDurable,
-// InstallSnapshot) and any number of concurrent readers (Range, HashKV, ReadEvents, GetMeta,
+// NewSnapshotInstaller) and any number of concurrent readers (Range, HashKV, ReadEvents, GetMeta,
 // ScanMeta, NewSnapshotWriter, the revision getters). A read runs on a RocksDB snapshot and the
 // revision recorded in it, so it sees whole committed batches only, at one revision. The only
-// lock is a reader/writer lock that InstallSnapshot takes to swap the database underneath.
+// lock is a reader/writer lock that a snapshot install takes to swap the database underneath.
 #pragma once
 
 #include <atomic>
@@ -177,7 +178,7 @@ class Store {
   mutable std::mutex pin_mutex_;
   mutable std::condition_variable pin_cv_;
   mutable int pins_ = 0;
-  // Writer-owned copies of the persisted state (readers use their snapshot's records instead).
+  // Writer-owned copy of the persisted state (readers use their snapshot's record instead).
   std::unique_ptr<StoreState> state_;
   std::atomic<uint64_t> durable_index_{0};
   bool batch_open_ = false;

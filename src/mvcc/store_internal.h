@@ -17,7 +17,7 @@ namespace ballot::mvcc {
 // The open RocksDB and its column families (names in docs/mvcc.md).
 struct Store::Db {
   std::unique_ptr<rocksdb::DB> db;
-  rocksdb::ColumnFamilyHandle* state = nullptr;  // "default": the store's own records.
+  rocksdb::ColumnFamilyHandle* state = nullptr;  // "default": the store's state record.
   rocksdb::ColumnFamilyHandle* kv = nullptr;     // "kv": every version of every key.
   rocksdb::ColumnFamilyHandle* rev = nullptr;    // "rev": revision -> key, for events.
   rocksdb::ColumnFamilyHandle* meta = nullptr;   // "meta": other modules' records.
@@ -28,7 +28,7 @@ struct Store::Db {
   std::vector<rocksdb::ColumnFamilyHandle*> Families() const { return {state, kv, rev, meta}; }
 };
 
-// The store's own records (state column family) in memory.
+// The store's state record in memory.
 struct StoreState {
   LogPosition applied;
   Revision current = 1;  // An empty store is at revision 1, like etcd.
@@ -49,10 +49,10 @@ inline constexpr size_t kStateFixedBytes = 40;
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what);
 
-// Reads the state records (at `snapshot` when given).
+// Reads the state record (at `snapshot` when given); defaults when absent.
 Result<StoreState> ReadState(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
                              const rocksdb::Snapshot* snapshot);
-// Adds the state records to a batch.
+// Adds the state record to a batch.
 void WriteState(rocksdb::WriteBatchBase* batch, rocksdb::ColumnFamilyHandle* cf,
                 const StoreState& state);
 
