@@ -368,7 +368,9 @@ class Transport::PeerLink {
       lane.pop_front();
     };
     if (!snapshots_.empty()) take(snapshots_);
-    while (!normal_.empty() && (count == 0 || bytes + normal_.front().bytes <= o.max_batch_bytes)) {
+    // The header too must fit the send limit (Enqueue let in no message that would not).
+    const uint64_t budget = std::min(o.max_batch_bytes, o.max_message_bytes - kBatchHeaderBytesMax);
+    while (!normal_.empty() && (count == 0 || bytes + normal_.front().bytes <= budget)) {
       take(normal_);
     }
     s->batch_messages = count;
