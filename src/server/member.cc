@@ -1,0 +1,1014 @@
+#include "server/member.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <utility>
+
+#include "base/logging.h"
+#include "mvcc/snapshot.h"
+#include "server/convert.h"
+#include "server/errors.h"
+
+namespace ballot::server {
+
+using consensus::ConfChange;
+using consensus::ConfChangeType;
+using consensus::Entry;
+using consensus::EntryType;
+using consensus::Index;
+using consensus::NodeId;
+using internal::InternalRequest;
+
+namespace {
+
+constexpr size_t kExpiredLeasesPerRoundMax = 16;
+constexpr size_t kCheckpointsPerRoundMax = 1000;  // etcd's maxLeaseCheckpointBatchSize.
+constexpr int kHousekeepingIntervalMs = 100;
+constexpr int kPublishRetryMs = 1000;
+constexpr char kMemberPrefix[] = "member/";
+constexpr char kRemovedPrefix[] = "removed/";
+constexpr char kLeasePrefix[] = "lease/";
+// Keep serving this long after applying our own removal, so a removed leader can hand off.
+constexpr int kRemovedExitDelayMs = 1000;
+
+std::string Hex16(uint64_t v) { return fmt::format("{:016x}", v); }
+
+int64_t UnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+internal::MemberRecord ToRecord(const MemberInfo& m) {
+  internal::MemberRecord r;
+  r.set_id(m.id);
+  r.set_name(m.name);
+  for (const auto& u : m.peer_urls) r.add_peer_urls(u);
+  for (const auto& u : m.client_urls) r.add_client_urls(u);
+  r.set_is_learner(m.is_learner);
+  return r;
+}
+
+MemberInfo FromRecord(const internal::MemberRecord& r) {
+  MemberInfo m;
+  m.id = r.id();
+  m.name = r.name();
+  m.peer_urls.assign(r.peer_urls().begin(), r.peer_urls().end());
+  m.client_urls.assign(r.client_urls().begin(), r.client_urls().end());
+  m.is_learner = r.is_learner();
+  return m;
+}
+
+void ToProto(const MemberInfo& m, etcdserverpb::Member* out) {
+  out->set_id(m.id);
+  out->set_name(m.name);
+  for (const auto& u : m.peer_urls) out->add_peerurls(u);
+  for (const auto& u : m.client_urls) out->add_clienturls(u);
+  out->set_islearner(m.is_learner);
+}
+
+Status FromForward(const internal::ForwardResponse& r) {
+  return Status(static_cast<StatusCode>(r.code()), r.message());
+}
+
+internal::ForwardResponse ToForward(const Status& s, const google::protobuf::Message* response) {
+  internal::ForwardResponse r;
+  r.set_code(static_cast<int32_t>(s.code()));
+  r.set_message(s.message());
+  if (s.ok() && response) r.set_response(response->SerializeAsString());
+  return r;
+}
+
+// The response message a request's apply produces.
+std::shared_ptr<google::protobuf::Message> NewResponseFor(const InternalRequest& request) {
+  switch (request.request_case()) {
+    case InternalRequest::kPut:
+      return std::make_shared<etcdserverpb::PutResponse>();
+    case InternalRequest::kDeleteRange:
+      return std::make_shared<etcdserverpb::DeleteRangeResponse>();
+    case InternalRequest::kTxn:
+      return std::make_shared<etcdserverpb::TxnResponse>();
+    case InternalRequest::kCompaction:
+      return std::make_shared<etcdserverpb::CompactionResponse>();
+    case InternalRequest::kLeaseGrant:
+      return std::make_shared<etcdserverpb::LeaseGrantResponse>();
+    case InternalRequest::kLeaseRevoke:
+      return std::make_shared<etcdserverpb::LeaseRevokeResponse>();
+    case InternalRequest::kLeaseCheckpoint:
+      return std::make_shared<etcdserverpb::LeaseCheckpointResponse>();
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+struct Member::Applied {
+  std::vector<std::pair<uint64_t, ApplyResult>> results;
+  std::vector<std::pair<mvcc::Revision, std::vector<mvcc::Event>>> notifies;
+  bool members_changed = false;
+};
+
+Result<std::unique_ptr<Member>> Member::Open(MemberOptions options, PeerSender* peers) {
+  std::unique_ptr<Member> member(new Member(std::move(options)));
+  RETURN_IF_ERROR(member->Init(peers));
+  return member;
+}
+
+Member::Member(MemberOptions options) : options_(std::move(options)) {}
+
+Member::~Member() { Stop(); }
+
+Status Member::Init(PeerSender* peers) {
+  lease::LessorOptions lessor_options;
+  // etcd's minLeaseTTL: ceil(3 * election timeout / 2) seconds.
+  lessor_options.min_ttl_s =
+      std::max<int64_t>(1, (3 * static_cast<int64_t>(options_.election_timeout_ms) + 1999) / 2000);
+  lessor_ = std::make_unique<lease::Lessor>(lessor_options);
+
+  mvcc::StoreOptions store_options;
+  store_options.dir = options_.store_dir;
+  store_options.max_txn_ops = options_.max_txn_ops;
+  store_options.lease_exists = [this](mvcc::LeaseId id) { return lessor_->Exists(id); };
+  ASSIGN_OR_RETURN(store_, mvcc::Store::Open(std::move(store_options)));
+  RETURN_IF_ERROR(RestoreLessor());
+  LoadMembers();
+  hub_ = std::make_unique<watch::WatchHub>(static_cast<watch::EventSource*>(this), options_.watch);
+
+  const int64_t unix_ms = UnixMs();
+  lease_ids_ = std::make_unique<lease::LeaseIdGenerator>(options_.node.id, unix_ms);
+  next_request_id_ = ((options_.node.id & 0xffff) << 48) |
+                     ((static_cast<uint64_t>(unix_ms) & ((1ull << 40) - 1)) << 8);
+
+  NodeOptions node_options = options_.node;
+  // The lessor follows leadership at once, so that a new leader renews leases without a gap.
+  node_options.on_soft_state = [this](const consensus::SoftState& soft) {
+    const bool leader = soft.role == consensus::Role::kLeader;
+    if (leader && !lessor_->primary()) {
+      lessor_->Promote(NowMs(), options_.election_timeout_ms);
+    } else if (!leader && lessor_->primary()) {
+      lessor_->Demote();
+    }
+  };
+  ASSIGN_OR_RETURN(node_,
+                   Node::Open(std::move(node_options), static_cast<StateMachine*>(this), peers));
+  housekeeping_thread_ = std::thread([this] { Housekeeping(); });
+  return Status::Ok();
+}
+
+void Member::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(housekeeping_mu_);
+    stopping_ = true;
+  }
+  housekeeping_cv_.notify_all();
+  if (housekeeping_thread_.joinable()) housekeeping_thread_.join();
+  if (node_) node_->Stop();
+}
+
+int64_t Member::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+Deadline Member::RequestDeadline() const {
+  return Clock::now() + std::chrono::milliseconds(options_.request_timeout_ms);
+}
+
+Status Member::CheckRequestSize(const google::protobuf::Message& request) const {
+  if (request.ByteSizeLong() > options_.max_request_bytes) return ErrRequestTooLarge();
+  return Status::Ok();
+}
+
+void Member::FillHeader(etcdserverpb::ResponseHeader* header, int64_t revision) const {
+  header->set_cluster_id(options_.node.cluster_id);
+  header->set_member_id(options_.node.id);
+  header->set_revision(revision > 0 ? revision : store_->CurrentRevision());
+  header->set_raft_term(node_->status().soft.term);
+}
+
+// ---- Proposals ----
+
+Status Member::MapProposeError(const Status& s) const {
+  switch (s.code()) {
+    case StatusCode::kUnavailable: {
+      const NodeStatus st = node_->status();
+      if (!st.fatal.ok()) return ErrStopped();
+      if (st.soft.leader == consensus::kNoNode) return ErrNoLeader();
+      if (st.soft.leader != options_.node.id) return ErrNotLeader();
+      return ErrNoLeader();
+    }
+    case StatusCode::kDeadlineExceeded:
+      return ErrTimeout();
+    case StatusCode::kResourceExhausted:
+      return ErrTooManyRequests();
+    default:
+      return s;
+  }
+}
+
+Result<ApplyResult> Member::ProposeAndWait(InternalRequest request, bool may_forward) {
+  const Deadline deadline = RequestDeadline();
+  const uint64_t id = next_request_id_.fetch_add(1);
+  request.set_id(id);
+  std::string data = request.SerializeAsString();
+  if (data.size() > options_.max_request_bytes) return ErrRequestTooLarge();
+  std::future<ApplyResult> done = wait_.Register(id);
+  Status s = node_->Propose(data, deadline);
+  // Without a known leader (an election in progress), wait for one, as etcd does.
+  while (s.IsUnavailable() && WaitForLeader(deadline)) s = node_->Propose(data, deadline);
+  if (!s.ok()) {
+    wait_.Cancel(id);
+    Status mapped = MapProposeError(s);
+    if (may_forward && IsNotLeader(mapped)) return Forward(request, deadline);
+    return mapped;
+  }
+  if (done.wait_until(deadline) != std::future_status::ready) {
+    wait_.Cancel(id);
+    return ErrTimeout();
+  }
+  return done.get();
+}
+
+bool Member::WaitForLeader(Deadline deadline) {
+  const auto step = std::chrono::milliseconds(std::max(1, options_.node.tick_ms));
+  if (node_->status().soft.leader != consensus::kNoNode) return false;
+  while (Clock::now() + step < deadline) {
+    std::this_thread::sleep_for(step);
+    const NodeStatus st = node_->status();
+    if (!st.fatal.ok()) return false;
+    if (st.soft.leader != consensus::kNoNode) return true;
+  }
+  return false;
+}
+
+Result<ApplyResult> Member::Forward(const InternalRequest& request, Deadline deadline) {
+  const std::vector<std::string> urls = LeaderClientUrls();
+  if (urls.empty()) return ErrNoLeader();
+  ASSIGN_OR_RETURN(internal::ForwardResponse fr, forwarder_.Propose(urls, request, deadline));
+  ApplyResult result;
+  result.status = FromForward(fr);
+  if (result.status.ok()) {
+    result.response = NewResponseFor(request);
+    if (result.response && !result.response->ParseFromString(fr.response())) {
+      return Status::Internal("the leader sent an undecodable forwarded response");
+    }
+  }
+  return result;
+}
+
+template <typename Response>
+Result<Response> Member::Answer(Result<ApplyResult> result) {
+  if (!result.ok()) return result.status();
+  if (!result->status.ok()) return result->status;
+  auto* typed = dynamic_cast<Response*>(result->response.get());
+  if (typed == nullptr) return Status::Internal("apply produced no response");
+  Response response = *typed;
+  FillHeader(response.mutable_header(), response.header().revision());
+  return response;
+}
+
+internal::ForwardResponse Member::HandleForwardedPropose(const InternalRequest& request) {
+  Result<ApplyResult> r = ProposeAndWait(request, /*may_forward=*/false);
+  if (!r.ok()) return ToForward(r.status(), nullptr);
+  return ToForward(r->status, r->response.get());
+}
+
+internal::ForwardResponse Member::HandleForwardedKeepAlive(
+    const etcdserverpb::LeaseKeepAliveRequest& request) {
+  Result<int64_t> ttl = lessor_->KeepAlive(request.id(), NowMs());
+  if (!ttl.ok()) {
+    return ToForward(lease::IsNotPrimary(ttl.status()) ? ErrNotLeader() : ttl.status(), nullptr);
+  }
+  etcdserverpb::LeaseKeepAliveResponse response;
+  FillHeader(response.mutable_header());
+  response.set_id(request.id());
+  response.set_ttl(*ttl);
+  return ToForward(Status::Ok(), &response);
+}
+
+internal::ForwardResponse Member::HandleForwardedTimeToLive(
+    const etcdserverpb::LeaseTimeToLiveRequest& request) {
+  auto info = lessor_->TimeToLive(request.id(), NowMs(), request.keys());
+  if (!info.ok()) {
+    return ToForward(lease::IsNotPrimary(info.status()) ? ErrNotLeader() : info.status(), nullptr);
+  }
+  etcdserverpb::LeaseTimeToLiveResponse response;
+  FillHeader(response.mutable_header());
+  response.set_id(info->id);
+  response.set_ttl(info->remaining_ttl_s);
+  response.set_grantedttl(info->granted_ttl_s);
+  for (const auto& k : info->keys) response.add_keys(k);
+  return ToForward(Status::Ok(), &response);
+}
+
+// ---- KV ----
+
+Status Member::LinearizableWait() {
+  const Deadline deadline = RequestDeadline();
+  Result<Index> index = node_->ReadIndex(deadline);
+  // The engine refuses a read index only while it knows no leader: wait for one (the status the
+  // member publishes may lag the engine, so do not ask it).
+  const auto step = std::chrono::milliseconds(std::max(1, options_.node.tick_ms));
+  while (!index.ok() && index.status().IsUnavailable() && Clock::now() + step < deadline &&
+         node_->status().fatal.ok()) {
+    std::this_thread::sleep_for(step);
+    index = node_->ReadIndex(deadline);
+  }
+  if (!index.ok()) {
+    return index.status().IsUnavailable() ? ErrNoLeader() : MapProposeError(index.status());
+  }
+  Status s = node_->WaitApplied(*index, deadline);
+  return s.ok() ? s : MapProposeError(s);
+}
+
+Result<etcdserverpb::RangeResponse> Member::Range(const etcdserverpb::RangeRequest& request) {
+  RETURN_IF_ERROR(CheckRequestSize(request));
+  const mvcc::RangeRequest r = FromProto(request);
+  RETURN_IF_ERROR(mvcc::CheckRangeRequest(r));
+  if (!request.serializable()) RETURN_IF_ERROR(LinearizableWait());
+  ASSIGN_OR_RETURN(mvcc::RangeResponse range, store_->Range(r));
+  etcdserverpb::RangeResponse response;
+  ToProto(range, &response);
+  FillHeader(response.mutable_header(), range.header.revision);
+  return response;
+}
+
+Result<etcdserverpb::PutResponse> Member::Put(const etcdserverpb::PutRequest& request) {
+  RETURN_IF_ERROR(CheckRequestSize(request));
+  RETURN_IF_ERROR(mvcc::CheckPutRequest(FromProto(request)));
+  InternalRequest ir;
+  *ir.mutable_put() = request;
+  return Answer<etcdserverpb::PutResponse>(ProposeAndWait(std::move(ir)));
+}
+
+Result<etcdserverpb::DeleteRangeResponse> Member::DeleteRange(
+    const etcdserverpb::DeleteRangeRequest& request) {
+  RETURN_IF_ERROR(CheckRequestSize(request));
+  RETURN_IF_ERROR(mvcc::CheckDeleteRangeRequest(FromProto(request)));
+  InternalRequest ir;
+  *ir.mutable_delete_range() = request;
+  return Answer<etcdserverpb::DeleteRangeResponse>(ProposeAndWait(std::move(ir)));
+}
+
+Result<etcdserverpb::TxnResponse> Member::Txn(const etcdserverpb::TxnRequest& request) {
+  RETURN_IF_ERROR(CheckRequestSize(request));
+  RETURN_IF_ERROR(mvcc::CheckTxnRequest(FromProto(request), options_.max_txn_ops));
+  InternalRequest ir;
+  *ir.mutable_txn() = request;
+  return Answer<etcdserverpb::TxnResponse>(ProposeAndWait(std::move(ir)));
+}
+
+Result<etcdserverpb::CompactionResponse> Member::Compact(
+    const etcdserverpb::CompactionRequest& request) {
+  InternalRequest ir;
+  *ir.mutable_compaction() = request;
+  return Answer<etcdserverpb::CompactionResponse>(ProposeAndWait(std::move(ir)));
+}
+
+// ---- Lease ----
+
+Result<etcdserverpb::LeaseGrantResponse> Member::LeaseGrant(
+    const etcdserverpb::LeaseGrantRequest& request) {
+  if (request.ttl() > lease::kLeaseTtlSecondsMax) return lease::LeaseTtlTooLargeError();
+  InternalRequest ir;
+  *ir.mutable_lease_grant() = request;
+  // The id is chosen before proposing, so that every member grants the same one.
+  if (request.id() == 0) ir.mutable_lease_grant()->set_id(lease_ids_->Next());
+  return Answer<etcdserverpb::LeaseGrantResponse>(ProposeAndWait(std::move(ir)));
+}
+
+Result<etcdserverpb::LeaseRevokeResponse> Member::LeaseRevoke(
+    const etcdserverpb::LeaseRevokeRequest& request) {
+  InternalRequest ir;
+  *ir.mutable_lease_revoke() = request;
+  return Answer<etcdserverpb::LeaseRevokeResponse>(ProposeAndWait(std::move(ir)));
+}
+
+bool Member::WaitForPrimary(Deadline deadline) {
+  while (Clock::now() < deadline) {
+    const NodeStatus st = node_->status();
+    if (st.soft.role != consensus::Role::kLeader) return false;
+    if (lessor_->primary()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+Result<etcdserverpb::LeaseKeepAliveResponse> Member::LeaseKeepAlive(
+    const etcdserverpb::LeaseKeepAliveRequest& request) {
+  (void)WaitForPrimary(RequestDeadline());
+  internal::ForwardResponse fr = HandleForwardedKeepAlive(request);
+  if (IsNotLeader(FromForward(fr))) {
+    const std::vector<std::string> urls = LeaderClientUrls();
+    if (urls.empty()) return ErrNoLeader();
+    ASSIGN_OR_RETURN(fr, forwarder_.LeaseKeepAlive(urls, request, RequestDeadline()));
+  }
+  RETURN_IF_ERROR(FromForward(fr));
+  etcdserverpb::LeaseKeepAliveResponse response;
+  if (!response.ParseFromString(fr.response())) return Status::Internal("bad keepalive answer");
+  FillHeader(response.mutable_header());
+  return response;
+}
+
+Result<etcdserverpb::LeaseTimeToLiveResponse> Member::LeaseTimeToLive(
+    const etcdserverpb::LeaseTimeToLiveRequest& request) {
+  (void)WaitForPrimary(RequestDeadline());
+  internal::ForwardResponse fr = HandleForwardedTimeToLive(request);
+  if (IsNotLeader(FromForward(fr))) {
+    const std::vector<std::string> urls = LeaderClientUrls();
+    if (urls.empty()) return ErrNoLeader();
+    ASSIGN_OR_RETURN(fr, forwarder_.LeaseTimeToLive(urls, request, RequestDeadline()));
+  }
+  etcdserverpb::LeaseTimeToLiveResponse response;
+  Status s = FromForward(fr);
+  if (s.IsNotFound()) {
+    // etcd answers an unknown lease with TTL -1, not an error.
+    response.set_id(request.id());
+    response.set_ttl(-1);
+  } else {
+    RETURN_IF_ERROR(s);
+    if (!response.ParseFromString(fr.response())) return Status::Internal("bad ttl answer");
+  }
+  FillHeader(response.mutable_header());
+  return response;
+}
+
+Result<etcdserverpb::LeaseLeasesResponse> Member::LeaseLeases() {
+  etcdserverpb::LeaseLeasesResponse response;
+  FillHeader(response.mutable_header());
+  for (mvcc::LeaseId id : lessor_->Leases()) response.add_leases()->set_id(id);
+  return response;
+}
+
+// ---- Cluster ----
+
+std::vector<MemberInfo> Member::Members() const {
+  const consensus::ConfState conf = node_ ? node_->status().conf : consensus::ConfState{};
+  std::lock_guard<std::mutex> lock(members_mu_);
+  std::vector<MemberInfo> out;
+  for (const auto& [id, m] : members_) {
+    MemberInfo copy = m;
+    if (conf.learners.count(id)) copy.is_learner = true;
+    if (conf.voters.count(id)) copy.is_learner = false;
+    out.push_back(std::move(copy));
+  }
+  return out;
+}
+
+std::vector<std::string> Member::LeaderClientUrls() const {
+  const NodeId leader = node_->status().soft.leader;
+  if (leader == consensus::kNoNode || leader == options_.node.id) return {};
+  std::lock_guard<std::mutex> lock(members_mu_);
+  auto it = members_.find(leader);
+  return it == members_.end() ? std::vector<std::string>{} : it->second.client_urls;
+}
+
+Result<etcdserverpb::MemberListResponse> Member::MemberList() {
+  etcdserverpb::MemberListResponse response;
+  FillHeader(response.mutable_header());
+  for (const MemberInfo& m : Members()) ToProto(m, response.add_members());
+  return response;
+}
+
+Result<etcdserverpb::MemberAddResponse> Member::MemberAdd(
+    const etcdserverpb::MemberAddRequest& request) {
+  if (request.peerurls().empty()) return Status::InvalidArgument("etcdserver: no peer URLs given");
+  for (const MemberInfo& m : Members()) {
+    for (const auto& u : m.peer_urls) {
+      for (const auto& v : request.peerurls()) {
+        if (u == v) return ErrPeerUrlExists();
+      }
+    }
+  }
+  MemberInfo added;
+  std::random_device rd;
+  added.id = (static_cast<uint64_t>(rd()) << 32 | rd()) & 0x7fffffffffffffffull;
+  if (added.id == 0) added.id = 1;
+  added.peer_urls.assign(request.peerurls().begin(), request.peerurls().end());
+  added.is_learner = request.islearner();
+  ConfChange cc;
+  cc.type = request.islearner() ? ConfChangeType::kAddLearner : ConfChangeType::kAddVoter;
+  cc.node = added.id;
+  cc.context = ToRecord(added).SerializeAsString();
+  const Deadline deadline = RequestDeadline();
+  Status s = node_->ProposeConfChange(cc, deadline);
+  if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
+  if (!s.ok()) {
+    Status mapped = MapProposeError(s);
+    if (IsNotLeader(mapped)) {
+      const std::vector<std::string> urls = LeaderClientUrls();
+      if (urls.empty()) return ErrNoLeader();
+      auto forwarded = forwarder_.MemberAdd(urls, request, deadline);
+      if (forwarded.ok()) FillHeader(forwarded->mutable_header());
+      return forwarded;
+    }
+    return mapped;
+  }
+  while (Clock::now() < deadline) {
+    bool present = false;
+    for (const MemberInfo& m : Members()) present = present || m.id == added.id;
+    if (present) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  etcdserverpb::MemberAddResponse response;
+  FillHeader(response.mutable_header());
+  ToProto(added, response.mutable_member());
+  for (const MemberInfo& m : Members()) ToProto(m, response.add_members());
+  return response;
+}
+
+Result<etcdserverpb::MemberRemoveResponse> Member::MemberRemove(
+    const etcdserverpb::MemberRemoveRequest& request) {
+  bool known = false;
+  for (const MemberInfo& m : Members()) known = known || m.id == request.id();
+  if (!known) return ErrMemberNotFound();
+  ConfChange cc;
+  cc.type = ConfChangeType::kRemove;
+  cc.node = request.id();
+  const Deadline deadline = RequestDeadline();
+  Status s = node_->ProposeConfChange(cc, deadline);
+  if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
+  if (!s.ok()) {
+    Status mapped = MapProposeError(s);
+    if (IsNotLeader(mapped)) {
+      const std::vector<std::string> urls = LeaderClientUrls();
+      if (urls.empty()) return ErrNoLeader();
+      auto forwarded = forwarder_.MemberRemove(urls, request, deadline);
+      if (forwarded.ok()) FillHeader(forwarded->mutable_header());
+      return forwarded;
+    }
+    return mapped;
+  }
+  while (Clock::now() < deadline) {
+    bool present = false;
+    for (const MemberInfo& m : Members()) present = present || m.id == request.id();
+    if (!present) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  etcdserverpb::MemberRemoveResponse response;
+  FillHeader(response.mutable_header());
+  for (const MemberInfo& m : Members()) ToProto(m, response.add_members());
+  return response;
+}
+
+Result<etcdserverpb::MemberPromoteResponse> Member::MemberPromote(
+    const etcdserverpb::MemberPromoteRequest& request) {
+  std::optional<MemberInfo> target;
+  for (const MemberInfo& m : Members()) {
+    if (m.id == request.id()) target = m;
+  }
+  if (!target) return ErrMemberNotFound();
+  if (!target->is_learner) return ErrMemberNotLearner();
+  ConfChange cc;
+  cc.type = ConfChangeType::kAddVoter;
+  cc.node = request.id();
+  const Deadline deadline = RequestDeadline();
+  Status s = node_->ProposeConfChange(cc, deadline);
+  if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
+  if (!s.ok()) {
+    Status mapped = MapProposeError(s);
+    if (IsNotLeader(mapped)) {
+      const std::vector<std::string> urls = LeaderClientUrls();
+      if (urls.empty()) return ErrNoLeader();
+      auto forwarded = forwarder_.MemberPromote(urls, request, deadline);
+      if (forwarded.ok()) FillHeader(forwarded->mutable_header());
+      return forwarded;
+    }
+    return mapped;
+  }
+  while (Clock::now() < deadline && node_->status().conf.voters.count(request.id()) == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  etcdserverpb::MemberPromoteResponse response;
+  FillHeader(response.mutable_header());
+  for (const MemberInfo& m : Members()) ToProto(m, response.add_members());
+  return response;
+}
+
+// ---- Maintenance ----
+
+Result<etcdserverpb::StatusResponse> Member::MaintenanceStatus() {
+  const NodeStatus st = node_->status();
+  etcdserverpb::StatusResponse response;
+  FillHeader(response.mutable_header());
+  response.set_version("3.4.0");
+  std::error_code ec;
+  int64_t db_bytes = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(options_.store_dir, ec)) {
+    if (f.is_regular_file(ec)) db_bytes += static_cast<int64_t>(f.file_size(ec));
+  }
+  response.set_dbsize(db_bytes);
+  response.set_dbsizeinuse(db_bytes);
+  response.set_leader(st.soft.leader);
+  response.set_raftindex(st.committed);
+  response.set_raftterm(st.soft.term);
+  response.set_raftappliedindex(st.applied);
+  response.set_islearner(st.conf.learners.count(options_.node.id) > 0);
+  if (!st.fatal.ok()) response.add_errors(st.fatal.message());
+  return response;
+}
+
+Result<etcdserverpb::HashKVResponse> Member::HashKV(const etcdserverpb::HashKVRequest& request) {
+  mvcc::HashKVRequest r;
+  r.revision = request.revision();
+  ASSIGN_OR_RETURN(mvcc::HashKVResponse h, store_->HashKV(r));
+  etcdserverpb::HashKVResponse response;
+  FillHeader(response.mutable_header(), h.header.revision);
+  response.set_hash(h.hash);
+  response.set_compact_revision(h.compact_revision);
+  return response;
+}
+
+Status Member::MoveLeader(NodeId to) {
+  Status s = node_->TransferLeadership(to, RequestDeadline());
+  return s.ok() ? s : MapProposeError(s);
+}
+
+// ---- Apply (the node's apply thread) ----
+
+Index Member::applied_index() const { return store_->Applied().index; }
+
+namespace {
+
+void AddNotifies(const std::vector<mvcc::Event>& events,
+                 std::vector<std::pair<mvcc::Revision, std::vector<mvcc::Event>>>& out) {
+  for (const mvcc::Event& e : events) {
+    if (out.empty() || out.back().first != e.kv.mod_revision)
+      out.push_back({e.kv.mod_revision, {}});
+    out.back().second.push_back(e);
+  }
+}
+
+}  // namespace
+
+Status Member::Apply(const std::vector<Entry>& entries) {
+  mvcc::ApplyBatch batch = store_->NewBatch();
+  Applied out;
+  for (const Entry& e : entries) {
+    batch.Skip(mvcc::LogPosition{e.index, e.term});
+    if (e.type == EntryType::kConfChange) {
+      ApplyConfChange(batch, e);
+      out.members_changed = true;
+    } else if (e.type == EntryType::kNormal) {
+      ApplyRequest(batch, e, out);
+    }
+  }
+  RETURN_IF_ERROR(batch.Commit());
+  for (auto& [revision, events] : out.notifies) hub_->Notify(events, revision);
+  for (auto& [id, result] : out.results) wait_.Trigger(id, std::move(result));
+  if (out.members_changed) {
+    LoadMembers();
+    if (options_.on_members_changed) options_.on_members_changed(Members());
+  }
+  return Status::Ok();
+}
+
+void Member::ApplyRequest(mvcc::ApplyBatch& batch, const Entry& entry, Applied& out) {
+  const mvcc::LogPosition at{entry.index, entry.term};
+  InternalRequest request;
+  if (!request.ParseFromString(entry.data)) {
+    // Every member refuses it the same way; the cluster goes on.
+    BLOG_ERROR("member {}: skipping undecodable entry at index {}", options_.node.name,
+               entry.index);
+    return;
+  }
+  ApplyResult result;
+  auto attach = [this, &entry](const std::vector<mvcc::Event>& events) {
+    Status s = lessor_->ApplyEvents(events);
+    if (!s.ok()) {
+      BLOG_WARN("member {}: lease bookkeeping at index {}: {}", options_.node.name, entry.index,
+                s.ToString());
+    }
+  };
+  auto finish_write = [&](auto written, auto response) {
+    if (!written.ok()) {
+      result.status = written.status();
+      return;
+    }
+    attach(written->events);
+    AddNotifies(written->events, out.notifies);
+    ToProto(written->response, response.get());
+    result.response = std::move(response);
+  };
+  switch (request.request_case()) {
+    case InternalRequest::kPut:
+      finish_write(batch.Put(at, FromProto(request.put())),
+                   std::make_shared<etcdserverpb::PutResponse>());
+      break;
+    case InternalRequest::kDeleteRange:
+      finish_write(batch.DeleteRange(at, FromProto(request.delete_range())),
+                   std::make_shared<etcdserverpb::DeleteRangeResponse>());
+      break;
+    case InternalRequest::kTxn:
+      finish_write(batch.Txn(at, FromProto(request.txn())),
+                   std::make_shared<etcdserverpb::TxnResponse>());
+      break;
+    case InternalRequest::kCompaction: {
+      auto c = batch.Compact(at, FromProto(request.compaction()));
+      if (!c.ok()) {
+        result.status = c.status();
+      } else {
+        auto response = std::make_shared<etcdserverpb::CompactionResponse>();
+        response->mutable_header()->set_revision(batch.CurrentRevision());
+        result.response = std::move(response);
+      }
+      break;
+    }
+    case InternalRequest::kLeaseGrant: {
+      const auto& g = request.lease_grant();
+      auto record = lessor_->Grant(g.id(), g.ttl(), NowMs());
+      if (!record.ok()) {
+        result.status = record.status();
+        break;
+      }
+      batch.PutMeta(at, kLeasePrefix + Hex16(g.id()), lease::EncodeLeaseRecord(*record));
+      auto response = std::make_shared<etcdserverpb::LeaseGrantResponse>();
+      response->set_id(g.id());
+      response->set_ttl(record->ttl_s);
+      result.response = std::move(response);
+      break;
+    }
+    case InternalRequest::kLeaseRevoke: {
+      const mvcc::LeaseId id = request.lease_revoke().id();
+      auto keys = lessor_->Revoke(id);
+      if (!keys.ok()) {
+        result.status = keys.status();
+        break;
+      }
+      if (!keys->empty()) {
+        auto deleted = batch.DeleteKeys(at, *keys);
+        if (deleted.ok()) AddNotifies(deleted->events, out.notifies);
+      }
+      batch.DeleteMeta(at, kLeasePrefix + Hex16(id));
+      result.response = std::make_shared<etcdserverpb::LeaseRevokeResponse>();
+      break;
+    }
+    case InternalRequest::kLeaseCheckpoint: {
+      for (const auto& cp : request.lease_checkpoint().checkpoints()) {
+        auto record = lessor_->Checkpoint(cp.id(), cp.remaining_ttl());
+        if (record.ok()) {
+          batch.PutMeta(at, kLeasePrefix + Hex16(cp.id()), lease::EncodeLeaseRecord(*record));
+        }
+      }
+      result.response = std::make_shared<etcdserverpb::LeaseCheckpointResponse>();
+      break;
+    }
+    case InternalRequest::kMemberAttributes: {
+      const auto& a = request.member_attributes();
+      const std::string key = kMemberPrefix + Hex16(a.id());
+      internal::MemberRecord record;
+      auto existing = batch.GetMeta(key);
+      if (existing.ok() && existing->has_value()) {
+        (void)record.ParseFromString(**existing);
+      } else {
+        std::lock_guard<std::mutex> lock(members_mu_);
+        auto it = members_.find(a.id());
+        if (it == members_.end()) break;  // Not (or no longer) a member.
+        record = ToRecord(it->second);
+      }
+      record.set_id(a.id());
+      record.set_name(a.name());
+      record.mutable_client_urls()->CopyFrom(a.client_urls());
+      batch.PutMeta(at, key, record.SerializeAsString());
+      out.members_changed = true;
+      break;
+    }
+    default:
+      BLOG_ERROR("member {}: skipping an entry with no request at index {}", options_.node.name,
+                 entry.index);
+      return;
+  }
+  result.revision = batch.CurrentRevision();
+  out.results.emplace_back(request.id(), std::move(result));
+}
+
+void Member::ApplyConfChange(mvcc::ApplyBatch& batch, const Entry& entry) {
+  const mvcc::LogPosition at{entry.index, entry.term};
+  ConfChange cc;
+  if (!ConfChange::Decode(entry.data, &cc)) {
+    BLOG_ERROR("member {}: undecodable conf change at index {}", options_.node.name, entry.index);
+    return;
+  }
+  const std::string key = kMemberPrefix + Hex16(cc.node);
+  internal::MemberRecord record;
+  auto existing = batch.GetMeta(key);
+  if (existing.ok() && existing->has_value()) {
+    (void)record.ParseFromString(**existing);
+  } else if (!cc.context.empty()) {
+    (void)record.ParseFromString(cc.context);
+  } else {
+    std::lock_guard<std::mutex> lock(members_mu_);
+    auto it = members_.find(cc.node);
+    if (it != members_.end()) record = ToRecord(it->second);
+  }
+  record.set_id(cc.node);
+  switch (cc.type) {
+    case ConfChangeType::kAddLearner:
+    case ConfChangeType::kAddVoter:
+      record.set_is_learner(cc.type == ConfChangeType::kAddLearner);
+      batch.PutMeta(at, key, record.SerializeAsString());
+      BLOG_INFO("member {}: member {:x} added as {}", options_.node.name, cc.node,
+                record.is_learner() ? "learner" : "voter");
+      break;
+    case ConfChangeType::kRemove:
+      batch.DeleteMeta(at, key);
+      batch.PutMeta(at, kRemovedPrefix + Hex16(cc.node), "");
+      BLOG_INFO("member {}: member {:x} removed", options_.node.name, cc.node);
+      if (cc.node == options_.node.id) removed_self_ = true;
+      break;
+  }
+}
+
+Result<std::string> Member::Snapshot() {
+  (void)store_->MakeDurable();
+  ASSIGN_OR_RETURN(auto writer, store_->NewSnapshotWriter(""));
+  return writer->ReadAll();
+}
+
+Status Member::Restore(const std::string& data, Index index) {
+  ASSIGN_OR_RETURN(auto installer, store_->NewSnapshotInstaller());
+  RETURN_IF_ERROR(installer->Append(data));
+  RETURN_IF_ERROR(installer->Finish().status());
+  if (store_->Applied().index != index) {
+    return Status::DataLoss(fmt::format("snapshot at index {} holds a store applied to {}", index,
+                                        store_->Applied().index));
+  }
+  RETURN_IF_ERROR(RestoreLessor());
+  LoadMembers();
+  if (hub_) hub_->Restored();
+  if (options_.on_members_changed && node_) options_.on_members_changed(Members());
+  return Status::Ok();
+}
+
+Status Member::RestoreLessor() {
+  ASSIGN_OR_RETURN(auto records, store_->ScanMeta(kLeasePrefix));
+  std::vector<lease::LeaseRecord> leases;
+  for (const auto& [key, value] : records) {
+    ASSIGN_OR_RETURN(lease::LeaseRecord r, lease::DecodeLeaseRecord(value));
+    leases.push_back(r);
+  }
+  mvcc::RangeRequest all;
+  all.key = std::string(1, '\0');
+  all.range_end = std::string(1, '\0');
+  all.keys_only = true;
+  ASSIGN_OR_RETURN(mvcc::RangeResponse range, store_->Range(all));
+  std::vector<std::pair<std::string, mvcc::LeaseId>> key_leases;
+  for (const auto& kv : range.kvs) {
+    if (kv.lease != 0) key_leases.emplace_back(kv.key, kv.lease);
+  }
+  ASSIGN_OR_RETURN(lease::RestoreReport report, lessor_->Restore(leases, key_leases));
+  for (const auto& [key, id] : report.orphan_keys) {
+    BLOG_WARN("member {}: key {} names lease {:x}, which does not exist", options_.node.name, key,
+              id);
+  }
+  return Status::Ok();
+}
+
+void Member::LoadMembers() {
+  std::map<NodeId, MemberInfo> members;
+  std::set<NodeId> removed;
+  for (const MemberInfo& m : options_.initial_members) members[m.id] = m;
+  auto records = store_->ScanMeta(kMemberPrefix);
+  if (records.ok()) {
+    for (const auto& [key, value] : *records) {
+      internal::MemberRecord r;
+      if (r.ParseFromString(value)) members[r.id()] = FromRecord(r);
+    }
+  }
+  auto gone = store_->ScanMeta(kRemovedPrefix);
+  if (gone.ok()) {
+    for (const auto& [key, value] : *gone) {
+      const NodeId id = std::stoull(key.substr(sizeof(kRemovedPrefix) - 1), nullptr, 16);
+      removed.insert(id);
+      members.erase(id);
+    }
+  }
+  std::lock_guard<std::mutex> lock(members_mu_);
+  members_ = std::move(members);
+  removed_ = std::move(removed);
+}
+
+Result<std::vector<mvcc::Event>> Member::ReadEvents(mvcc::Revision from, mvcc::Revision to,
+                                                    std::string_view key,
+                                                    std::string_view range_end,
+                                                    size_t limit_events) {
+  mvcc::EventsRequest r;
+  r.from_revision = from;
+  r.to_revision = to;
+  r.key = std::string(key);
+  r.range_end = std::string(range_end);
+  r.limit = limit_events;
+  ASSIGN_OR_RETURN(mvcc::EventsResponse events, store_->ReadEvents(r));
+  return std::move(events.events);
+}
+
+// ---- Housekeeping ----
+
+// etcd's compactors, simplified: revision mode keeps the last N revisions (checked every 5 s);
+// periodic mode samples the revision every period/10 and compacts to the sample one period old.
+void Member::AutoCompact(int64_t now_ms) {
+  constexpr int64_t kRevisionCheckMs = 5000;
+  const mvcc::Revision current = store_->CurrentRevision();
+  mvcc::Revision target = 0;
+  if (options_.auto_compaction_revisions > 0) {
+    if (now_ms - last_compaction_ms_ < kRevisionCheckMs) return;
+    target = current - options_.auto_compaction_revisions;
+  } else if (options_.auto_compaction_period_ms > 0) {
+    const int64_t interval_ms = std::max<int64_t>(1000, options_.auto_compaction_period_ms / 10);
+    if (revision_samples_.empty() || now_ms - revision_samples_.back().first >= interval_ms) {
+      revision_samples_.emplace_back(now_ms, current);
+    }
+    while (revision_samples_.size() > 1 &&
+           now_ms - revision_samples_[1].first >= options_.auto_compaction_period_ms) {
+      revision_samples_.pop_front();
+    }
+    if (now_ms - revision_samples_.front().first < options_.auto_compaction_period_ms) return;
+    if (now_ms - last_compaction_ms_ < interval_ms) return;
+    target = revision_samples_.front().second;
+  } else {
+    return;
+  }
+  last_compaction_ms_ = now_ms;
+  if (target <= store_->CompactRevision() || target <= 0) return;
+  InternalRequest ir;
+  ir.set_id(next_request_id_.fetch_add(1));
+  ir.mutable_compaction()->set_revision(target);
+  if (node_->Propose(ir.SerializeAsString(), RequestDeadline()).ok()) {
+    BLOG_INFO("member {}: auto compaction to revision {}", options_.node.name, target);
+  }
+}
+
+void Member::Housekeeping() {
+  Clock::time_point next_publish = Clock::now();
+  Clock::time_point removed_at{};
+  bool published = false;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(housekeeping_mu_);
+      housekeeping_cv_.wait_for(lock, std::chrono::milliseconds(kHousekeepingIntervalMs),
+                                [&] { return stopping_; });
+      if (stopping_) return;
+    }
+    const NodeStatus st = node_->status();
+    if (!st.fatal.ok()) continue;
+    const int64_t now_ms = NowMs();
+    const bool leader = st.soft.role == consensus::Role::kLeader;
+    if (leader && !lessor_->primary()) {
+      lessor_->Promote(now_ms, options_.election_timeout_ms);
+    } else if (!leader && lessor_->primary()) {
+      lessor_->Demote();
+    }
+    if (leader) {
+      // Expiry and checkpoints take effect only through the log; a lost proposal is retried
+      // (the lessor returns an expired lease again after its retry interval).
+      for (mvcc::LeaseId id : lessor_->Expired(now_ms, kExpiredLeasesPerRoundMax)) {
+        InternalRequest ir;
+        ir.set_id(next_request_id_.fetch_add(1));
+        ir.mutable_lease_revoke()->set_id(id);
+        (void)node_->Propose(ir.SerializeAsString(), RequestDeadline());
+      }
+      auto checkpoints = lessor_->Checkpoints(now_ms, kCheckpointsPerRoundMax);
+      if (!checkpoints.empty()) {
+        InternalRequest ir;
+        ir.set_id(next_request_id_.fetch_add(1));
+        for (const auto& cp : checkpoints) {
+          auto* c = ir.mutable_lease_checkpoint()->add_checkpoints();
+          c->set_id(cp.id);
+          c->set_remaining_ttl(cp.remaining_ttl_s);
+        }
+        (void)node_->Propose(ir.SerializeAsString(), RequestDeadline());
+      }
+    }
+    if (leader) AutoCompact(now_ms);
+    hub_->SyncUnsynced();
+    hub_->Tick(now_ms);
+
+    if (!published && st.soft.leader != consensus::kNoNode && Clock::now() >= next_publish) {
+      next_publish = Clock::now() + std::chrono::milliseconds(kPublishRetryMs);
+      InternalRequest ir;
+      auto* a = ir.mutable_member_attributes();
+      a->set_id(options_.node.id);
+      a->set_name(options_.node.name);
+      for (const auto& u : options_.client_urls) a->add_client_urls(u);
+      auto r = ProposeAndWait(std::move(ir));
+      if (r.ok() && r->status.ok()) {
+        published = true;
+        BLOG_INFO("member {}: published its client URLs to the cluster", options_.node.name);
+      }
+    }
+    if (removed_self_.load()) {
+      if (removed_at == Clock::time_point{}) removed_at = Clock::now();
+      if (Clock::now() - removed_at > std::chrono::milliseconds(kRemovedExitDelayMs) &&
+          options_.node.on_fatal) {
+        options_.node.on_fatal(
+            Status::FailedPrecondition("this member was removed from the cluster"));
+        return;
+      }
+    }
+  }
+}
+
+}  // namespace ballot::server

@@ -1,0 +1,199 @@
+// Member: one Ballot member with etcd's semantics, the server side of every etcd v3 request.
+//
+// It composes the consensus host (Node: engine, WAL, snapshots), the key space (mvcc::Store), the
+// lessor and the watch hub. Writes are proposed as log entries (proto/internal.proto: a request id
+// and one etcd request) and answered once this member has applied them; reads are served from the
+// local store after a read index (linearizable) or at once (serializable). See docs/server.md.
+//
+// Threads: the Node's engine and apply threads; one housekeeping thread (lessor promotion and
+// expiry, lease checkpoints, watch catch-up and progress, publishing this member's attributes);
+// callers' threads (gRPC) block in the request methods for at most the request timeout.
+//
+// Thread-safety: every public method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "internal.pb.h"
+#include "lease/lessor.h"
+#include "mvcc/store.h"
+#include "rpc.pb.h"
+#include "server/forwarder.h"
+#include "server/node.h"
+#include "server/wait.h"
+#include "watch/watch_hub.h"
+
+namespace ballot::server {
+
+struct MemberInfo {
+  consensus::NodeId id = consensus::kNoNode;
+  std::string name;
+  std::vector<std::string> peer_urls;
+  std::vector<std::string> client_urls;
+  bool is_learner = false;
+};
+
+struct MemberOptions {
+  NodeOptions node;  // id, cluster id, name, engine, WAL and snapshot dirs, ticks, snapshot count.
+  std::string store_dir;
+  std::vector<std::string> client_urls;  // Published to the cluster once a leader is known.
+  std::vector<std::string> peer_urls;
+  // The members of a new cluster (etcd's --initial-cluster); their voters are node.initial_voters.
+  std::vector<MemberInfo> initial_members;
+  size_t max_txn_ops = 128;
+  uint64_t max_request_bytes = 1536 * 1024;
+  int request_timeout_ms = 5000;
+  int election_timeout_ms = 1000;  // The lessor's minimum TTL and promotion extension.
+  watch::WatchOptions watch;
+  // etcd's --auto-compaction-*: the leader proposes compactions. At most one of these is set.
+  int64_t auto_compaction_revisions = 0;  // Keep this many revisions (revision mode).
+  int64_t auto_compaction_period_ms = 0;  // Keep this much history (periodic mode).
+  // Called when the set of peers changes (after a membership change is applied), with every
+  // member; the serve command updates the transport. From the apply thread.
+  std::function<void(const std::vector<MemberInfo>&)> on_members_changed;
+};
+
+class Member : private StateMachine, private watch::EventSource {
+ public:
+  // Opens the store, restores the lessor, opens the Node (which replays the log from the store's
+  // applied index) and starts the housekeeping thread. `peers` must outlive the member.
+  static Result<std::unique_ptr<Member>> Open(MemberOptions options, PeerSender* peers);
+  ~Member() override;
+  Member(const Member&) = delete;
+  Member& operator=(const Member&) = delete;
+
+  void Stop();
+  // A consensus message from a peer (the transport's handler).
+  void Step(consensus::Message message) { node_->Step(std::move(message)); }
+
+  // ---- etcdserverpb.KV ----
+  Result<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& request);
+  Result<etcdserverpb::PutResponse> Put(const etcdserverpb::PutRequest& request);
+  Result<etcdserverpb::DeleteRangeResponse> DeleteRange(
+      const etcdserverpb::DeleteRangeRequest& request);
+  Result<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& request);
+  Result<etcdserverpb::CompactionResponse> Compact(const etcdserverpb::CompactionRequest& request);
+
+  // ---- etcdserverpb.Lease ----
+  Result<etcdserverpb::LeaseGrantResponse> LeaseGrant(
+      const etcdserverpb::LeaseGrantRequest& request);
+  Result<etcdserverpb::LeaseRevokeResponse> LeaseRevoke(
+      const etcdserverpb::LeaseRevokeRequest& request);
+  // Leader only: ErrNotLeader elsewhere (rpc/ forwards it).
+  Result<etcdserverpb::LeaseKeepAliveResponse> LeaseKeepAlive(
+      const etcdserverpb::LeaseKeepAliveRequest& request);
+  Result<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request);
+  Result<etcdserverpb::LeaseLeasesResponse> LeaseLeases();
+
+  // ---- etcdserverpb.Cluster ----
+  Result<etcdserverpb::MemberListResponse> MemberList();
+  Result<etcdserverpb::MemberAddResponse> MemberAdd(const etcdserverpb::MemberAddRequest& request);
+  Result<etcdserverpb::MemberRemoveResponse> MemberRemove(
+      const etcdserverpb::MemberRemoveRequest& request);
+  Result<etcdserverpb::MemberPromoteResponse> MemberPromote(
+      const etcdserverpb::MemberPromoteRequest& request);
+
+  // ---- etcdserverpb.Maintenance ----
+  Result<etcdserverpb::StatusResponse> MaintenanceStatus();
+  Result<etcdserverpb::HashKVResponse> HashKV(const etcdserverpb::HashKVRequest& request);
+  Status MoveLeader(consensus::NodeId to);
+
+  // ---- ballot.internal.Forward: requests a follower forwarded (never forwarded again) ----
+  internal::ForwardResponse HandleForwardedPropose(const internal::InternalRequest& request);
+  internal::ForwardResponse HandleForwardedKeepAlive(
+      const etcdserverpb::LeaseKeepAliveRequest& request);
+  internal::ForwardResponse HandleForwardedTimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request);
+
+  watch::WatchHub* watch_hub() { return hub_.get(); }
+  // cluster id, member id, raft term; and `revision` (the store's current one when 0).
+  void FillHeader(etcdserverpb::ResponseHeader* header, int64_t revision = 0) const;
+
+  // Every member, from the applied membership (names and client URLs once published).
+  std::vector<MemberInfo> Members() const;
+  // The leader's client URLs, for forwarding; empty when no leader is known or it is this member.
+  std::vector<std::string> LeaderClientUrls() const;
+  NodeStatus node_status() const { return node_->status(); }
+  consensus::NodeId id() const { return options_.node.id; }
+  uint64_t cluster_id() const { return options_.node.cluster_id; }
+  const MemberOptions& options() const { return options_; }
+
+ private:
+  explicit Member(MemberOptions options);
+  Status Init(PeerSender* peers);
+
+  // Proposes `request` (its id is set here) and waits for its apply; on a follower, forwards it
+  // to the leader when `may_forward`.
+  Result<ApplyResult> ProposeAndWait(internal::InternalRequest request, bool may_forward = true);
+  Result<ApplyResult> Forward(const internal::InternalRequest& request, Deadline deadline);
+  template <typename Response>
+  Result<Response> Answer(Result<ApplyResult> result);
+  Status MapProposeError(const Status& s) const;
+  Deadline RequestDeadline() const;
+  Status CheckRequestSize(const google::protobuf::Message& request) const;
+  Status LinearizableWait();
+  // While no leader is known, waits for one; true when one appeared before `deadline`.
+  bool WaitForLeader(Deadline deadline);
+  // On the leader, waits until the lessor is promoted; false elsewhere.
+  bool WaitForPrimary(Deadline deadline);
+
+  // StateMachine (apply thread).
+  consensus::Index applied_index() const override;
+  Status Apply(const std::vector<consensus::Entry>& entries) override;
+  Result<std::string> Snapshot() override;
+  Status Restore(const std::string& data, consensus::Index index) override;
+
+  // watch::EventSource (any thread).
+  Result<std::vector<mvcc::Event>> ReadEvents(mvcc::Revision from, mvcc::Revision to,
+                                              std::string_view key, std::string_view range_end,
+                                              size_t limit_events) override;
+  mvcc::Revision CurrentRevision() override { return store_->CurrentRevision(); }
+  mvcc::Revision CompactRevision() override { return store_->CompactRevision(); }
+
+  struct Applied;  // What one batch produced: answers for waiters, events for watchers.
+  void ApplyRequest(mvcc::ApplyBatch& batch, const consensus::Entry& entry, Applied& out);
+  void ApplyConfChange(mvcc::ApplyBatch& batch, const consensus::Entry& entry);
+  Status RestoreLessor();
+  void LoadMembers();
+  void Housekeeping();
+  void AutoCompact(int64_t now_ms);
+  int64_t NowMs() const;
+
+  const MemberOptions options_;
+  std::unique_ptr<mvcc::Store> store_;
+  std::unique_ptr<lease::Lessor> lessor_;
+  std::unique_ptr<watch::WatchHub> hub_;
+  std::unique_ptr<Node> node_;
+  std::unique_ptr<lease::LeaseIdGenerator> lease_ids_;
+  Forwarder forwarder_;
+  Wait wait_;
+  std::atomic<uint64_t> next_request_id_{0};
+
+  mutable std::mutex members_mu_;
+  std::map<consensus::NodeId, MemberInfo> members_;  // Guarded by members_mu_.
+  std::set<consensus::NodeId> removed_;              // Guarded by members_mu_.
+
+  std::mutex housekeeping_mu_;
+  std::condition_variable housekeeping_cv_;
+  bool stopping_ = false;                  // Guarded by housekeeping_mu_.
+  std::atomic<bool> removed_self_{false};  // Set by the apply thread.
+  std::thread housekeeping_thread_;
+  // Housekeeping thread only: (time, revision) samples for periodic compaction, and when the
+  // last compaction was proposed.
+  std::deque<std::pair<int64_t, mvcc::Revision>> revision_samples_;
+  int64_t last_compaction_ms_ = 0;
+};
+
+}  // namespace ballot::server

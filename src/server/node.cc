@@ -1,0 +1,479 @@
+#include "server/node.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "base/logging.h"
+#include "server/snapshot_file.h"
+
+namespace ballot::server {
+
+using consensus::ConfChange;
+using consensus::ConfState;
+using consensus::Entry;
+using consensus::EntryType;
+using consensus::Index;
+using consensus::Message;
+using consensus::NodeId;
+using consensus::Ready;
+using consensus::Role;
+using consensus::SoftState;
+
+namespace {
+
+using Promise = std::promise<Result<Index>>;
+
+std::string Hex(uint64_t id) { return fmt::format("{:x}", id); }
+
+}  // namespace
+
+Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, StateMachine* sm, PeerSender* peers) {
+  if (options.id == consensus::kNoNode) return Status::InvalidArgument("node id must not be 0");
+  if (options.tick_ms <= 0) return Status::InvalidArgument("tick_ms must be positive");
+  if (options.snapshot_count == 0) return Status::InvalidArgument("snapshot_count must be >= 1");
+  std::unique_ptr<Node> node(new Node(std::move(options), sm, peers));
+  RETURN_IF_ERROR(node->Init());
+  node->engine_thread_ = std::thread([n = node.get()] { n->EngineLoop(); });
+  node->apply_thread_ = std::thread([n = node.get()] { n->ApplyLoop(); });
+  return node;
+}
+
+Node::Node(NodeOptions options, StateMachine* sm, PeerSender* peers)
+    : options_(std::move(options)),
+      sm_(sm),
+      peers_(peers),
+      apply_queue_(options_.apply_queue_max) {}
+
+Node::~Node() { Stop(); }
+
+Status Node::Init() {
+  wal::Env* env = wal::Env::Default();
+  wal::Identity identity;
+  identity.cluster_id = options_.cluster_id;
+  identity.member_id = options_.id;
+  identity.engine = std::string(consensus::EngineKindName(options_.engine));
+  wal::WalOptions wal_options;
+  wal_options.segment_bytes = options_.wal_segment_bytes;
+  ASSIGN_OR_RETURN(auto wal, wal::Wal::Open(env, options_.wal_dir, wal_options, identity));
+  if (wal->recovery().truncated) {
+    BLOG_WARN("member {}: WAL recovery cut a torn record in {} at byte {}: {}", options_.name,
+              wal->recovery().file, wal->recovery().offset, wal->recovery().problem);
+  }
+  storage_ = std::make_unique<wal::WalStorage>(std::move(wal));
+  RETURN_IF_ERROR(env->CreateDir(options_.snap_dir));
+
+  const consensus::SnapshotMeta snap = storage_->GetSnapshot().meta;
+  if (snap.index > 0) {
+    ASSIGN_OR_RETURN(std::string data, ReadSnapshotFile(env, options_.snap_dir, snap.index));
+    // A snapshot received from the leader may be durable in the WAL but not yet installed.
+    if (sm_->applied_index() < snap.index) {
+      BLOG_INFO("member {}: restoring the state machine from snapshot {}", options_.name,
+                snap.index);
+      RETURN_IF_ERROR(sm_->Restore(data, snap.index));
+    }
+    storage_->SetSnapshotData(std::move(data));
+  } else {
+    ConfState conf;
+    conf.voters = options_.initial_voters;
+    storage_->SetInitialConfState(conf);
+  }
+  last_snapshot_index_ = snap.index;
+
+  const Index applied = sm_->applied_index();
+  if (applied > storage_->LastIndex()) {
+    return Status::FailedPrecondition(
+        fmt::format("the state machine has applied index {} but the WAL ends at {}: the WAL of "
+                    "this member was lost or replaced",
+                    applied, storage_->LastIndex()));
+  }
+  consensus::Config config;
+  config.id = options_.id;
+  config.election_ticks = options_.election_ticks;
+  config.heartbeat_ticks = options_.heartbeat_ticks;
+  config.pre_vote = options_.pre_vote;
+  config.check_quorum = options_.check_quorum;
+  config.read_mode = options_.read_mode;
+  config.lease_drift_ticks = options_.lease_drift_ticks;
+  config.max_message_bytes = options_.max_message_bytes;
+  config.max_uncommitted_bytes = options_.max_uncommitted_bytes;
+  config.applied = applied;
+  config.seed = options_.seed;
+  config.storage = storage_.get();
+  ASSIGN_OR_RETURN(engine_, consensus::NewEngine(options_.engine, config));
+  applied_conf_ = engine_->conf_state();
+
+  std::lock_guard<std::mutex> lock(status_mu_);
+  status_.soft = engine_->soft_state();
+  status_.committed = engine_->committed_index();
+  status_.applied = applied;
+  status_.conf = engine_->conf_state();
+  BLOG_INFO("member {} ({}): {} engine started at term {}, applied {}, last index {}, voters {}",
+            options_.name, Hex(options_.id), consensus::EngineKindName(options_.engine),
+            engine_->hard_state().term, applied, storage_->LastIndex(),
+            engine_->conf_state().ToString());
+  return Status::Ok();
+}
+
+void Node::Stop() {
+  stop_requested_ = true;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    stopping_ = true;
+  }
+  inbox_cv_.notify_all();
+  apply_queue_.Close();
+  if (engine_thread_.joinable()) engine_thread_.join();
+  if (apply_thread_.joinable()) apply_thread_.join();
+  applied_cv_.notify_all();
+}
+
+void Node::Fail(const Status& s) {
+  // Errors caused by Stop() itself (a closed queue) are not failures.
+  if (stop_requested_.load() || failed_.exchange(true)) return;
+  BLOG_ERROR("member {}: stopping on an error: {}", options_.name, s.ToString());
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    status_.fatal = s;
+  }
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    stopping_ = true;
+  }
+  inbox_cv_.notify_all();
+  apply_queue_.Close();
+  applied_cv_.notify_all();
+  if (options_.on_fatal) options_.on_fatal(s);
+}
+
+// ---- Requests from other threads ----
+
+void Node::Step(Message message) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (stopping_ || inbound_.size() >= options_.inbound_queue_max) return;
+    inbound_.push_back(std::move(message));
+  }
+  inbox_cv_.notify_one();
+}
+
+Result<Index> Node::Submit(Request request) {
+  auto done = std::make_shared<Promise>();
+  auto future = done->get_future();
+  const Deadline deadline = request.deadline;
+  request.done = std::move(done);
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (stopping_) return Status::Unavailable("the member is stopping");
+    if (requests_.size() >= options_.request_queue_max) {
+      return Status::ResourceExhausted("too many requests waiting for the consensus engine");
+    }
+    requests_.push_back(std::move(request));
+  }
+  inbox_cv_.notify_one();
+  if (future.wait_until(deadline) != std::future_status::ready) {
+    return Status(StatusCode::kDeadlineExceeded, "request timed out");
+  }
+  return future.get();
+}
+
+Status Node::Propose(std::string data, Deadline deadline) {
+  Request r;
+  r.kind = RequestKind::kPropose;
+  r.data = std::move(data);
+  r.deadline = deadline;
+  auto result = Submit(std::move(r));
+  return result.ok() ? Status::Ok() : result.status();
+}
+
+Status Node::ProposeConfChange(const ConfChange& change, Deadline deadline) {
+  Request r;
+  r.kind = RequestKind::kConfChange;
+  r.change = change;
+  r.deadline = deadline;
+  auto result = Submit(std::move(r));
+  return result.ok() ? Status::Ok() : result.status();
+}
+
+Status Node::TransferLeadership(NodeId to, Deadline deadline) {
+  Request r;
+  r.kind = RequestKind::kTransfer;
+  r.to = to;
+  r.deadline = deadline;
+  auto result = Submit(std::move(r));
+  return result.ok() ? Status::Ok() : result.status();
+}
+
+Result<Index> Node::ReadIndex(Deadline deadline) {
+  Request r;
+  r.kind = RequestKind::kRead;
+  r.deadline = deadline;
+  return Submit(std::move(r));
+}
+
+Status Node::WaitApplied(Index index, Deadline deadline) {
+  std::unique_lock<std::mutex> lock(status_mu_);
+  const bool reached = applied_cv_.wait_until(lock, deadline, [&] {
+    return status_.applied >= index || !status_.fatal.ok() || failed_.load();
+  });
+  if (!status_.fatal.ok())
+    return Status::Unavailable("the member stopped: " + status_.fatal.message());
+  if (!reached) return Status(StatusCode::kDeadlineExceeded, "request timed out waiting to apply");
+  return Status::Ok();
+}
+
+NodeStatus Node::status() const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  return status_;
+}
+
+// ---- The engine thread ----
+
+void Node::EngineLoop() {
+  const auto tick = std::chrono::milliseconds(options_.tick_ms);
+  Clock::time_point next_tick = Clock::now() + tick;
+  while (true) {
+    std::vector<Message> inbound;
+    std::vector<Request> requests;
+    std::optional<MadeSnapshot> made;
+    {
+      std::unique_lock<std::mutex> lock(inbox_mu_);
+      inbox_cv_.wait_until(lock, next_tick, [&] {
+        return stopping_ || !inbound_.empty() || !requests_.empty() || made_snapshot_;
+      });
+      if (stopping_) break;
+      inbound.swap(inbound_);
+      requests.swap(requests_);
+      made.swap(made_snapshot_);
+    }
+    // Every missed tick first, so that a pause cannot stretch a leader lease.
+    const Clock::time_point now = Clock::now();
+    while (now >= next_tick) {
+      engine_->Tick();
+      next_tick += tick;
+    }
+    for (const Message& m : inbound) {
+      Status s = engine_->Step(m);
+      if (!s.ok())
+        BLOG_DEBUG("member {}: dropped {}: {}", options_.name, m.ToString(), s.ToString());
+    }
+    HandleRequests(std::move(requests));
+    Status s = made ? SaveLocalSnapshot(std::move(*made)) : Status::Ok();
+    while (s.ok() && engine_->HasReady()) s = HandleReady();
+    if (!s.ok()) {
+      Fail(s);
+      break;
+    }
+    ExpireReads(now);
+    PublishStatus();
+  }
+  // Fail every request still waiting, so no caller hangs until its deadline.
+  std::vector<Request> left;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    left.swap(requests_);
+  }
+  for (Request& r : left) r.done->set_value(Status::Unavailable("the member is stopping"));
+  for (auto& [ctx, read] : pending_reads_) {
+    for (auto& w : read.waiters) w->set_value(Status::Unavailable("the member is stopping"));
+  }
+  pending_reads_.clear();
+}
+
+void Node::HandleRequests(std::vector<Request> requests) {
+  PendingRead reads;
+  for (Request& r : requests) {
+    switch (r.kind) {
+      case RequestKind::kPropose: {
+        Status s = engine_->Propose(std::move(r.data));
+        r.done->set_value(s.ok() ? Result<Index>(0) : Result<Index>(s));
+        break;
+      }
+      case RequestKind::kConfChange: {
+        Status s = engine_->ProposeConfChange(r.change);
+        r.done->set_value(s.ok() ? Result<Index>(0) : Result<Index>(s));
+        break;
+      }
+      case RequestKind::kTransfer: {
+        Status s = engine_->TransferLeadership(r.to);
+        r.done->set_value(s.ok() ? Result<Index>(0) : Result<Index>(s));
+        break;
+      }
+      case RequestKind::kRead:
+        reads.deadline = std::max(reads.deadline, r.deadline);
+        reads.waiters.push_back(std::move(r.done));
+        break;
+    }
+  }
+  if (reads.waiters.empty()) return;
+  // One engine read index serves every read that arrived before it was asked for.
+  std::string context = std::to_string(next_read_context_++);
+  Status s = engine_->ReadIndex(context);
+  if (!s.ok()) {
+    for (auto& w : reads.waiters) w->set_value(s);
+    return;
+  }
+  pending_reads_.emplace(std::move(context), std::move(reads));
+}
+
+void Node::ExpireReads(Clock::time_point now) {
+  for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    for (auto& w : it->second.waiters) {
+      w->set_value(Status(StatusCode::kDeadlineExceeded, "read index timed out"));
+    }
+    it = pending_reads_.erase(it);
+  }
+}
+
+Status Node::HandleReady() {
+  Ready rd = engine_->GetReady();
+  if (rd.soft_state) {
+    SoftState old_soft;
+    {
+      std::lock_guard<std::mutex> lock(status_mu_);
+      old_soft = status_.soft;
+      status_.soft = *rd.soft_state;
+    }
+    LogSoftState(old_soft, *rd.soft_state);
+    if (options_.on_soft_state) options_.on_soft_state(*rd.soft_state);
+  }
+  // 1. Appends and heartbeats promise nothing durable: send them while we write.
+  if (!rd.messages.empty()) peers_->Send(std::move(rd.messages));
+  // 2. Snapshot, entries, hard state, durable in that order.
+  if (rd.snapshot) {
+    RETURN_IF_ERROR(WriteSnapshotFile(wal::Env::Default(), options_.snap_dir,
+                                      rd.snapshot->meta.index, rd.snapshot->data));
+    RETURN_IF_ERROR(storage_->SaveSnapshot(*rd.snapshot));
+  }
+  if (!rd.entries.empty() || rd.hard_state) {
+    RETURN_IF_ERROR(storage_->Save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries,
+                                   /*sync=*/true));
+  } else if (rd.snapshot) {
+    RETURN_IF_ERROR(storage_->wal()->Sync());
+  }
+  if (rd.snapshot) {
+    RETURN_IF_ERROR(
+        RemoveSnapshotFilesBefore(wal::Env::Default(), options_.snap_dir, rd.snapshot->meta.index));
+  }
+  // 3. Votes and acknowledgements promise durability: only now.
+  if (!rd.messages_after_persist.empty()) peers_->Send(std::move(rd.messages_after_persist));
+  for (const consensus::ReadState& rs : rd.read_states) {
+    auto it = pending_reads_.find(rs.context);
+    if (it == pending_reads_.end()) continue;
+    for (auto& w : it->second.waiters) w->set_value(rs.index);
+    pending_reads_.erase(it);
+  }
+  // 4. Apply, on the apply thread, in order. Waits when the apply thread is far behind.
+  if (rd.snapshot || !rd.committed_entries.empty()) {
+    ApplyTask task;
+    task.snapshot = std::move(rd.snapshot);
+    task.entries = std::move(rd.committed_entries);
+    if (!apply_queue_.Push(std::move(task))) return Status::Unavailable("the member is stopping");
+  }
+  engine_->Advance();
+  return Status::Ok();
+}
+
+Status Node::SaveLocalSnapshot(MadeSnapshot made) {
+  const Index current = storage_->GetSnapshot().meta.index;
+  if (made.index <= current) return Status::Ok();  // A received snapshot overtook it.
+  auto term = storage_->TermAt(made.index);
+  if (!term.ok()) return Status::Ok();  // Compacted or replaced meanwhile; the next one will do.
+  wal::Env* env = wal::Env::Default();
+  RETURN_IF_ERROR(WriteSnapshotFile(env, options_.snap_dir, made.index, made.data));
+  consensus::Snapshot snap;
+  snap.meta.index = made.index;
+  snap.meta.term = *term;
+  snap.meta.conf = std::move(made.conf);
+  snap.data = std::move(made.data);
+  RETURN_IF_ERROR(storage_->SaveSnapshot(std::move(snap)));
+  // Compact syncs first, so the marker that allows dropping these segments is durable.
+  RETURN_IF_ERROR(storage_->wal()->Compact(made.index));
+  RETURN_IF_ERROR(RemoveSnapshotFilesBefore(env, options_.snap_dir, made.index));
+  BLOG_INFO("member {}: saved snapshot at index {} term {}", options_.name, made.index, *term);
+  return Status::Ok();
+}
+
+void Node::PublishStatus() {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  status_.soft = engine_->soft_state();
+  status_.committed = engine_->committed_index();
+  status_.conf = engine_->conf_state();
+}
+
+void Node::LogSoftState(const SoftState& old_soft, const SoftState& soft) {
+  if (soft.role == Role::kLeader && old_soft.role != Role::kLeader) {
+    BLOG_INFO("member {} ({}): became leader at term {}", options_.name, Hex(options_.id),
+              soft.term);
+  } else if (soft.leader != old_soft.leader) {
+    if (soft.leader == consensus::kNoNode) {
+      BLOG_INFO("member {}: lost the leader at term {}", options_.name, soft.term);
+    } else {
+      BLOG_INFO("member {}: leader is {} at term {}", options_.name, Hex(soft.leader), soft.term);
+    }
+  }
+}
+
+// ---- The apply thread ----
+
+void Node::ApplyLoop() {
+  while (true) {
+    std::optional<ApplyTask> task = apply_queue_.Pop();
+    if (!task) return;
+    Status s = ApplyTaskNow(std::move(*task));
+    if (!s.ok()) return Fail(s);
+  }
+}
+
+Status Node::ApplyTaskNow(ApplyTask task) {
+  if (task.snapshot) {
+    const Index index = task.snapshot->meta.index;
+    if (index > sm_->applied_index()) {
+      RETURN_IF_ERROR(sm_->Restore(task.snapshot->data, index));
+      applied_conf_ = task.snapshot->meta.conf;
+      last_snapshot_index_ = index;
+      BLOG_INFO("member {}: installed the leader's snapshot at index {}", options_.name, index);
+    }
+  }
+  // Entries at or below the applied index were applied already (before a snapshot or a restart).
+  const Index applied = sm_->applied_index();
+  std::vector<Entry> todo;
+  for (Entry& e : task.entries) {
+    if (e.index > applied) todo.push_back(std::move(e));
+  }
+  if (!todo.empty()) {
+    if (todo.front().index != applied + 1) {
+      return Status::Internal(
+          fmt::format("apply gap: applied {} but handed index {}", applied, todo.front().index));
+    }
+    RETURN_IF_ERROR(sm_->Apply(todo));
+    for (const Entry& e : todo) {
+      if (e.type != EntryType::kConfChange) continue;
+      ConfChange cc;
+      if (ConfChange::Decode(e.data, &cc))
+        applied_conf_ = consensus::ApplyConfChange(applied_conf_, cc);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    status_.applied = sm_->applied_index();
+  }
+  applied_cv_.notify_all();
+
+  const Index now_applied = sm_->applied_index();
+  if (now_applied >= last_snapshot_index_ + options_.snapshot_count) {
+    ASSIGN_OR_RETURN(std::string data, sm_->Snapshot());
+    last_snapshot_index_ = now_applied;
+    {
+      std::lock_guard<std::mutex> lock(inbox_mu_);
+      made_snapshot_ = MadeSnapshot{now_applied, applied_conf_, std::move(data)};
+    }
+    inbox_cv_.notify_one();
+  }
+  return Status::Ok();
+}
+
+}  // namespace ballot::server

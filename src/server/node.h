@@ -1,0 +1,215 @@
+// Node: the host of one consensus engine inside a member (docs/engine-contract.md, docs/server.md).
+//
+// It owns the engine, the write-ahead log and the snapshot files of one member, and runs two
+// threads:
+//   - the engine thread: ticks the engine by elapsed monotonic time, steps inbound peer messages,
+//     takes proposals, conf changes and read requests, and runs the Ready loop in the contract's
+//     order (send `messages`; make snapshot, entries and hard state durable; send
+//     `messages_after_persist`; hand committed entries to the apply thread; Advance);
+//   - the apply thread: applies committed entries to the StateMachine in order, exactly once (it
+//     starts after the state machine's own applied index), and every `snapshot_count` entries asks
+//     it for a snapshot, which the engine thread saves and compacts the log behind.
+//
+// The node does not know what the entries mean: the member above encodes requests, and learns
+// their outcome from its StateMachine (see member.h).
+//
+// Thread-safety: every public method may be called from any thread once Open returned.
+// Errors: a failed WAL or snapshot write, or a failed apply, is fatal: the node stops both threads,
+// logs the cause, and calls NodeOptions::on_fatal (the serve command exits the process).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "consensus/engine.h"
+#include "server/bounded_queue.h"
+#include "wal/wal_storage.h"
+
+namespace ballot::server {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+
+// Where the engine's outbound messages go (the peer transport, or an in-process one in tests).
+// Send must not block for long: it is called on the engine thread.
+class PeerSender {
+ public:
+  virtual ~PeerSender() = default;
+  virtual void Send(std::vector<consensus::Message> messages) = 0;
+};
+
+// What committed entries are applied to. Called only from the node's apply thread (and from Open,
+// before the threads start).
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+  // The index of the last entry whose effects are stored; stored atomically with those effects,
+  // so that after a crash the node replays exactly the entries after it.
+  virtual consensus::Index applied_index() const = 0;
+  // Applies entries in order (normal, no-op and conf change entries; indexes contiguous, starting
+  // at applied_index() + 1), recording the last index with their effects. An error is fatal.
+  virtual Status Apply(const std::vector<consensus::Entry>& entries) = 0;
+  // A consistent image of everything as of applied_index().
+  virtual Result<std::string> Snapshot() = 0;
+  // Replaces everything with `data` (made by Snapshot() on some member at `index`).
+  virtual Status Restore(const std::string& data, consensus::Index index) = 0;
+};
+
+struct NodeOptions {
+  consensus::NodeId id = consensus::kNoNode;
+  uint64_t cluster_id = 0;
+  std::string name;  // For logs.
+  consensus::EngineKind engine = consensus::EngineKind::kRaft;
+  std::string wal_dir;
+  std::string snap_dir;
+  // The voters of a new cluster (ignored when the WAL holds a snapshot: membership then comes
+  // from it and the log). Empty for a member joining an existing cluster.
+  std::set<consensus::NodeId> initial_voters;
+  int tick_ms = 100;
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  bool pre_vote = true;
+  bool check_quorum = true;
+  consensus::ReadMode read_mode = consensus::ReadMode::kReadIndex;
+  int lease_drift_ticks = 2;
+  uint64_t max_message_bytes = 1 << 20;
+  uint64_t max_uncommitted_bytes = 64 << 20;
+  uint64_t snapshot_count = 100000;  // Applied entries between snapshots.
+  uint64_t wal_segment_bytes = 64ull << 20;
+  size_t inbound_queue_max = 4096;  // Peer messages waiting for the engine; more are dropped.
+  size_t request_queue_max = 4096;  // Proposals and reads waiting; more fail ResourceExhausted.
+  size_t apply_queue_max = 256;     // Ready batches waiting to be applied; the engine waits.
+  uint64_t seed = 1;
+  // Called from the engine thread when the role, leader or term changes. Must be quick.
+  std::function<void(const consensus::SoftState&)> on_soft_state;
+  // Called once, from a node thread, when the node stops on an error. Must not call Stop().
+  std::function<void(const Status&)> on_fatal;
+};
+
+struct NodeStatus {
+  consensus::SoftState soft;
+  consensus::Index committed = 0;
+  consensus::Index applied = 0;  // By the state machine.
+  consensus::ConfState conf;     // As of the engine's applied index.
+  Status fatal;                  // Not OK once the node stopped on an error.
+};
+
+class Node {
+ public:
+  // Opens (or creates) the WAL and snapshot files, restores the state machine from the latest
+  // snapshot if it is behind it, makes the engine and starts the threads. `sm` and `peers` are
+  // borrowed and must outlive the node.
+  static Result<std::unique_ptr<Node>> Open(NodeOptions options, StateMachine* sm,
+                                            PeerSender* peers);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Stops both threads (the apply thread finishes the batch it is applying). Idempotent.
+  void Stop();
+
+  // A message from a peer. Dropped when the inbound queue is full (the engine tolerates loss).
+  void Step(consensus::Message message);
+  // Appends `data` as a normal entry. OK once the engine accepted it (the outcome is known only by
+  // applying it); Unavailable ("no leader" / "not leader") otherwise.
+  Status Propose(std::string data, Deadline deadline);
+  Status ProposeConfChange(const consensus::ConfChange& change, Deadline deadline);
+  Status TransferLeadership(consensus::NodeId to, Deadline deadline);
+  // A linearizable read index (ReadIndex, or the leader lease in lease mode). Concurrent callers
+  // share one engine request.
+  Result<consensus::Index> ReadIndex(Deadline deadline);
+  // Waits until the state machine has applied `index`.
+  Status WaitApplied(consensus::Index index, Deadline deadline);
+
+  NodeStatus status() const;
+  consensus::NodeId id() const { return options_.id; }
+  const NodeOptions& options() const { return options_; }
+
+ private:
+  enum class RequestKind { kPropose, kConfChange, kRead, kTransfer };
+  struct Request {
+    RequestKind kind = RequestKind::kPropose;
+    std::string data;
+    consensus::ConfChange change;
+    consensus::NodeId to = consensus::kNoNode;
+    Deadline deadline;
+    std::shared_ptr<std::promise<Result<consensus::Index>>> done;
+  };
+  struct ApplyTask {
+    std::optional<consensus::Snapshot> snapshot;
+    std::vector<consensus::Entry> entries;
+  };
+  struct MadeSnapshot {
+    consensus::Index index = 0;
+    consensus::ConfState conf;
+    std::string data;
+  };
+  struct PendingRead {
+    Deadline deadline;
+    std::vector<std::shared_ptr<std::promise<Result<consensus::Index>>>> waiters;
+  };
+
+  Node(NodeOptions options, StateMachine* sm, PeerSender* peers);
+  Status Init();
+  Result<consensus::Index> Submit(Request request);
+
+  void EngineLoop();
+  void HandleRequests(std::vector<Request> requests);
+  Status HandleReady();
+  Status SaveLocalSnapshot(MadeSnapshot made);
+  void ExpireReads(Clock::time_point now);
+  void PublishStatus();
+  void LogSoftState(const consensus::SoftState& old_soft, const consensus::SoftState& soft);
+
+  void ApplyLoop();
+  Status ApplyTaskNow(ApplyTask task);
+
+  void Fail(const Status& s);
+
+  const NodeOptions options_;
+  StateMachine* const sm_;
+  PeerSender* const peers_;
+
+  // Owned by the engine thread after Init.
+  std::unique_ptr<wal::WalStorage> storage_;
+  std::unique_ptr<consensus::Engine> engine_;
+  uint64_t next_read_context_ = 1;
+  std::map<std::string, PendingRead> pending_reads_;
+
+  // The engine thread's inbox: peer messages, requests and snapshots made by the apply thread.
+  mutable std::mutex inbox_mu_;
+  std::condition_variable inbox_cv_;
+  std::vector<consensus::Message> inbound_;    // Guarded by inbox_mu_.
+  std::vector<Request> requests_;              // Guarded by inbox_mu_.
+  std::optional<MadeSnapshot> made_snapshot_;  // Guarded by inbox_mu_.
+  bool stopping_ = false;                      // Guarded by inbox_mu_.
+
+  BoundedQueue<ApplyTask> apply_queue_;
+  // Owned by the apply thread after Init.
+  consensus::ConfState applied_conf_;
+  consensus::Index last_snapshot_index_ = 0;
+
+  mutable std::mutex status_mu_;
+  std::condition_variable applied_cv_;
+  NodeStatus status_;  // Guarded by status_mu_.
+
+  std::atomic<bool> failed_{false};
+  std::atomic<bool> stop_requested_{false};
+  std::thread engine_thread_;
+  std::thread apply_thread_;
+};
+
+}  // namespace ballot::server

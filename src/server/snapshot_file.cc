@@ -1,0 +1,73 @@
+#include "server/snapshot_file.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "base/crc32c.h"
+
+namespace ballot::server {
+
+namespace {
+
+constexpr size_t kHeaderBytes = 4;
+constexpr std::string_view kSuffix = ".snap";
+
+std::string EncodeHeader(const std::string& data) {
+  const uint32_t crc = crc32c::Mask(crc32c::Value(data));
+  std::string header(kHeaderBytes, '\0');
+  for (size_t i = 0; i < kHeaderBytes; ++i) header[i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  return header;
+}
+
+}  // namespace
+
+std::string SnapshotFileName(consensus::Index index) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "%016" PRIx64 ".snap", index);
+  return name;
+}
+
+Status WriteSnapshotFile(wal::Env* env, const std::string& dir, consensus::Index index,
+                         const std::string& data) {
+  RETURN_IF_ERROR(env->CreateDir(dir));
+  const std::string path = dir + "/" + SnapshotFileName(index);
+  const std::string tmp = path + ".tmp";
+  (void)env->Remove(tmp);  // A leftover from a crash; absent is fine.
+  {
+    ASSIGN_OR_RETURN(auto file, env->Open(tmp, /*create=*/true));
+    RETURN_IF_ERROR(file->WriteAt(0, EncodeHeader(data)));
+    RETURN_IF_ERROR(file->WriteAt(kHeaderBytes, data));
+    RETURN_IF_ERROR(file->Sync());
+  }
+  RETURN_IF_ERROR(env->Rename(tmp, path));
+  return env->SyncDir(dir);
+}
+
+Result<std::string> ReadSnapshotFile(wal::Env* env, const std::string& dir,
+                                     consensus::Index index) {
+  const std::string path = dir + "/" + SnapshotFileName(index);
+  ASSIGN_OR_RETURN(std::string content, env->ReadFile(path));
+  if (content.size() < kHeaderBytes) {
+    return Status::DataLoss(path + ": snapshot file shorter than its header");
+  }
+  std::string data = content.substr(kHeaderBytes);
+  if (content.substr(0, kHeaderBytes) != EncodeHeader(data)) {
+    return Status::DataLoss(path + ": snapshot file checksum mismatch");
+  }
+  return data;
+}
+
+Status RemoveSnapshotFilesBefore(wal::Env* env, const std::string& dir,
+                                 consensus::Index keep_from_index) {
+  ASSIGN_OR_RETURN(auto names, env->ListDir(dir));
+  const std::string keep_name = SnapshotFileName(keep_from_index);
+  for (const std::string& name : names) {
+    const bool tmp = name.size() > 4 && name.ends_with(".tmp");
+    const bool snap = name.size() == keep_name.size() && name.ends_with(kSuffix);
+    // Same-width hex names sort like their indexes.
+    if (tmp || (snap && name < keep_name)) RETURN_IF_ERROR(env->Remove(dir + "/" + name));
+  }
+  return env->SyncDir(dir);
+}
+
+}  // namespace ballot::server

@@ -1,0 +1,253 @@
+// The gRPC services: three members in one process (in-process peer network, real WAL and store),
+// each serving etcd's API on 127.0.0.1; the test talks to them with etcd's generated stubs.
+#include "rpc/rpc_server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "rpc.grpc.pb.h"
+#include "server/member.h"
+#include "server_test_util.h"
+
+namespace ballot::rpc {
+namespace {
+
+using consensus::NodeId;
+using server::Clock;
+using server::Deadline;
+using server::Member;
+using server::MemberInfo;
+using server::MemberOptions;
+using server::testing::In;
+
+constexpr int kBasePort = 33520;
+
+int ClientPort(NodeId id) { return kBasePort + static_cast<int>(id); }
+
+class RpcCluster {
+ public:
+  RpcCluster() {
+    std::vector<MemberInfo> initial;
+    for (NodeId id : {1, 2, 3}) {
+      MemberInfo m;
+      m.id = id;
+      m.name = "r" + std::to_string(id);
+      m.peer_urls = {"http://127.0.0.1:1"};  // Unused: the peer network is in-process.
+      initial.push_back(m);
+    }
+    for (NodeId id : {1, 2, 3}) {
+      MemberOptions o;
+      const std::string dir = dir_.path() + "/m" + std::to_string(id);
+      o.node.id = id;
+      o.node.cluster_id = 5;
+      o.node.name = "r" + std::to_string(id);
+      o.node.wal_dir = dir + "/wal";
+      o.node.snap_dir = dir + "/snap";
+      o.node.initial_voters = {1, 2, 3};
+      o.node.tick_ms = 10;
+      o.node.election_ticks = 10;
+      o.node.seed = id;
+      o.store_dir = dir + "/db";
+      o.initial_members = initial;
+      o.client_urls = {"http://127.0.0.1:" + std::to_string(ClientPort(id))};
+      o.request_timeout_ms = 3000;
+      o.election_timeout_ms = 100;
+      auto m = Member::Open(std::move(o), net_.EndpointFor(id));
+      EXPECT_TRUE(m.ok()) << m.status().ToString();
+      members_[id] = std::move(m).value();
+      Member* raw = members_[id].get();
+      net_.Attach(id, [raw](consensus::Message msg) { raw->Step(std::move(msg)); });
+      RpcServerOptions ro;
+      ro.listen_addresses = {"127.0.0.1:" + std::to_string(ClientPort(id))};
+      ro.worker_threads = 4;
+      auto s = RpcServer::Start(raw, ro);
+      EXPECT_TRUE(s.ok()) << s.status().ToString();
+      servers_[id] = std::move(s).value();
+    }
+  }
+  ~RpcCluster() {
+    for (auto& [id, s] : servers_) s->Stop();
+    for (auto& [id, m] : members_) {
+      net_.Detach(id);
+      m.reset();
+    }
+  }
+  NodeId Leader() {
+    Deadline end = In(5000);
+    while (Clock::now() < end) {
+      for (auto& [id, m] : members_) {
+        if (m->node_status().soft.role == consensus::Role::kLeader) return id;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return consensus::kNoNode;
+  }
+  // Waits until every member published its client URL (forwarding needs the leader's).
+  bool WaitPublished() {
+    Deadline end = In(5000);
+    while (Clock::now() < end) {
+      bool all = true;
+      for (const auto& m : members_[1]->Members()) all = all && !m.client_urls.empty();
+      if (all) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  std::shared_ptr<grpc::Channel> Channel(NodeId id) {
+    return grpc::CreateChannel("127.0.0.1:" + std::to_string(ClientPort(id)),
+                               grpc::InsecureChannelCredentials());
+  }
+
+  server::testing::LocalNetwork net_;
+  server::testing::TempDir dir_;
+  std::map<NodeId, std::unique_ptr<Member>> members_;
+  std::map<NodeId, std::unique_ptr<RpcServer>> servers_;
+};
+
+std::unique_ptr<grpc::ClientContext> Ctx() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  return ctx;
+}
+
+TEST(RpcServer, PutOnAFollowerIsForwardedAndReadEverywhere) {
+  RpcCluster c;
+  NodeId leader = c.Leader();
+  ASSERT_NE(leader, consensus::kNoNode);
+  ASSERT_TRUE(c.WaitPublished());
+  NodeId follower = leader == 1 ? 2 : 1;
+  auto kv = etcdserverpb::KV::NewStub(c.Channel(follower));
+  etcdserverpb::PutRequest put;
+  put.set_key("hello");
+  put.set_value("world");
+  etcdserverpb::PutResponse put_resp;
+  grpc::Status s = kv->Put(Ctx().get(), put, &put_resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // The header is the answering member's own.
+  EXPECT_EQ(put_resp.header().member_id(), follower);
+  EXPECT_EQ(put_resp.header().cluster_id(), 5u);
+  EXPECT_EQ(put_resp.header().revision(), 2);
+  for (NodeId id : {1, 2, 3}) {
+    auto stub = etcdserverpb::KV::NewStub(c.Channel(id));
+    etcdserverpb::RangeRequest get;
+    get.set_key("hello");
+    etcdserverpb::RangeResponse got;
+    ASSERT_TRUE(stub->Range(Ctx().get(), get, &got).ok());
+    ASSERT_EQ(got.kvs_size(), 1) << "member " << id;
+    EXPECT_EQ(got.kvs(0).value(), "world");
+  }
+}
+
+TEST(RpcServer, ErrorsCarryEtcdsCodesAndMessages) {
+  RpcCluster c;
+  NodeId leader = c.Leader();
+  ASSERT_NE(leader, consensus::kNoNode);
+  auto kv = etcdserverpb::KV::NewStub(c.Channel(leader));
+  etcdserverpb::PutRequest big;
+  big.set_key("big");
+  big.set_value(std::string(1600 * 1024, 'x'));
+  etcdserverpb::PutResponse resp;
+  grpc::Status s = kv->Put(Ctx().get(), big, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "etcdserver: request is too large");
+
+  etcdserverpb::PutRequest empty;
+  s = kv->Put(Ctx().get(), empty, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "etcdserver: key is not provided");
+
+  auto lease = etcdserverpb::Lease::NewStub(c.Channel(leader));
+  etcdserverpb::LeaseRevokeRequest revoke;
+  revoke.set_id(424242);
+  etcdserverpb::LeaseRevokeResponse revoke_resp;
+  s = lease->LeaseRevoke(Ctx().get(), revoke, &revoke_resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(s.error_message(), "etcdserver: requested lease not found");
+
+  etcdserverpb::RangeRequest future;
+  future.set_key("a");
+  future.set_revision(1000);
+  etcdserverpb::RangeResponse range_resp;
+  s = kv->Range(Ctx().get(), future, &range_resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(s.error_message(), "etcdserver: mvcc: required revision is a future revision");
+}
+
+TEST(RpcServer, WatchStreamDeliversEventsFromAnotherMembersWrites) {
+  RpcCluster c;
+  NodeId leader = c.Leader();
+  ASSERT_NE(leader, consensus::kNoNode);
+  NodeId follower = leader == 3 ? 2 : 3;
+  auto watch = etcdserverpb::Watch::NewStub(c.Channel(follower));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = watch->Watch(&ctx);
+  etcdserverpb::WatchRequest create;
+  create.mutable_create_request()->set_key("w/");
+  create.mutable_create_request()->set_range_end("w0");
+  create.mutable_create_request()->set_prev_kv(true);
+  ASSERT_TRUE(stream->Write(create));
+  etcdserverpb::WatchResponse created;
+  ASSERT_TRUE(stream->Read(&created));
+  EXPECT_TRUE(created.created());
+  const int64_t watch_id = created.watch_id();
+
+  auto kv = etcdserverpb::KV::NewStub(c.Channel(leader));
+  for (const char* v : {"1", "2"}) {
+    etcdserverpb::PutRequest put;
+    put.set_key("w/a");
+    put.set_value(v);
+    etcdserverpb::PutResponse resp;
+    ASSERT_TRUE(kv->Put(Ctx().get(), put, &resp).ok());
+  }
+  std::vector<mvccpb::Event> events;
+  while (events.size() < 2) {
+    etcdserverpb::WatchResponse r;
+    ASSERT_TRUE(stream->Read(&r));
+    EXPECT_EQ(r.watch_id(), watch_id);
+    EXPECT_EQ(r.header().member_id(), follower);
+    for (const auto& e : r.events()) events.push_back(e);
+  }
+  EXPECT_EQ(events[0].kv().value(), "1");
+  EXPECT_EQ(events[1].kv().value(), "2");
+  EXPECT_EQ(events[1].prev_kv().value(), "1");
+  EXPECT_EQ(events[1].kv().mod_revision(), events[0].kv().mod_revision() + 1);
+  ctx.TryCancel();
+}
+
+TEST(RpcServer, KeepAliveOnAFollowerRenewsTheLeadersLease) {
+  RpcCluster c;
+  NodeId leader = c.Leader();
+  ASSERT_NE(leader, consensus::kNoNode);
+  ASSERT_TRUE(c.WaitPublished());
+  NodeId follower = leader == 1 ? 3 : 1;
+  auto lease = etcdserverpb::Lease::NewStub(c.Channel(follower));
+  etcdserverpb::LeaseGrantRequest grant;
+  grant.set_ttl(30);
+  etcdserverpb::LeaseGrantResponse granted;
+  ASSERT_TRUE(lease->LeaseGrant(Ctx().get(), grant, &granted).ok());
+  EXPECT_EQ(granted.ttl(), 30);
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = lease->LeaseKeepAlive(&ctx);
+  etcdserverpb::LeaseKeepAliveRequest ka;
+  ka.set_id(granted.id());
+  ASSERT_TRUE(stream->Write(ka));
+  etcdserverpb::LeaseKeepAliveResponse kr;
+  ASSERT_TRUE(stream->Read(&kr));
+  EXPECT_EQ(kr.id(), granted.id());
+  EXPECT_EQ(kr.ttl(), 30);
+  // An unknown lease: TTL 0, as etcd answers.
+  ka.set_id(777);
+  ASSERT_TRUE(stream->Write(ka));
+  ASSERT_TRUE(stream->Read(&kr));
+  EXPECT_EQ(kr.ttl(), 0);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+}  // namespace
+}  // namespace ballot::rpc
