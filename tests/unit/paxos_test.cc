@@ -10,6 +10,7 @@
 #include "consensus/engine.h"
 #include "consensus/memory_storage.h"
 #include "consensus/paxos/ballot.h"
+#include "consensus/paxos/paxos_engine.h"
 #include "consensus/paxos/paxos_log.h"
 
 namespace ballot::consensus::paxos {
@@ -160,14 +161,37 @@ class Host {
   std::vector<Message> after_persist_;
 };
 
-TEST(PaxosEngine, RefusesIdsThatDoNotFitABallot) {
+TEST(PaxosEngine, TakesLargeIdsAndRefusesMembersSharingABallotTag) {
+  // etcd-style 64-bit ids map to 20-bit tags; ids that fit are their own tags.
+  EXPECT_EQ(BallotTag(7), 7u);
+  const NodeId big = 0x8e9e05c52164694dull;
+  EXPECT_EQ(BallotOwner(MakeBallot(3, big)), BallotTag(big));
+  EXPECT_NE(BallotTag(big), 0u);
+  {
+    MemoryStorage storage;
+    storage.SetInitialConfState(ConfState{{big, big + 1, big + 2}, {}});
+    Config config;
+    config.id = big;
+    config.storage = &storage;
+    EXPECT_TRUE(NewEngine(EngineKind::kMultiPaxos, config).ok());
+  }
+  // Two ids with one tag (found by the birthday bound) cannot be in one configuration.
+  std::map<NodeId, NodeId> seen;
+  NodeId a = 0, b = 0;
+  for (NodeId id = NodeId{1} << 40; b == 0; ++id) {
+    auto [it, inserted] = seen.emplace(BallotTag(id), id);
+    if (!inserted) a = it->second, b = id;
+  }
   MemoryStorage storage;
+  storage.SetInitialConfState(ConfState{{a, b}, {}});
   Config config;
-  config.id = kBallotIdMax + 1;
+  config.id = a;
   config.storage = &storage;
   auto engine = NewEngine(EngineKind::kMultiPaxos, config);
   ASSERT_FALSE(engine.ok());
   EXPECT_EQ(engine.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(CheckBallotTags(ConfState{{a}, {}}, b).ok());
+  EXPECT_TRUE(CheckBallotTags(ConfState{{a}, {}}, big).ok());
 }
 
 TEST(PaxosEngine, ThreeMembersChooseAndLearn) {

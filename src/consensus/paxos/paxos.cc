@@ -1,6 +1,7 @@
 #include "consensus/paxos/paxos.h"
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -64,11 +65,9 @@ Result<std::unique_ptr<Engine>> NewMultiPaxos(const Config& config, Bug bug) {
     return Status::Unimplemented("broken engine variants exist only in test builds");
   }
 #endif
-  if (config.id > kBallotIdMax) {
-    return Status::InvalidArgument("multipaxos: member id " + std::to_string(config.id) +
-                                   " does not fit a ballot (at most " +
-                                   std::to_string(kBallotIdMax) + ")");
-  }
+  ConfState members = config.storage->InitialConfState();
+  members.voters.insert(config.id);
+  RETURN_IF_ERROR(CheckBallotTags(members, kNoNode));
   if (config.applied > config.storage->LastIndex()) {
     return Status::FailedPrecondition("config.applied " + std::to_string(config.applied) +
                                       " is past the storage's last index " +
@@ -86,8 +85,43 @@ MultiPaxos::MultiPaxos(const Config& config, Bug bug)
   LoadFromStorage();
 }
 
-NodeId MultiPaxos::BallotOwnerOrNone(Term ballot) {
-  return ballot == 0 ? kNoNode : BallotOwner(ballot);
+// The member whose ballot this is: the member of the configuration (or this member) with the
+// ballot's tag; the tag itself when none has it (ids that fit a tag are their own tags).
+NodeId MultiPaxos::BallotOwnerOrNone(Term ballot) const {
+  if (ballot == 0) return kNoNode;
+  const NodeId tag = BallotOwner(ballot);
+  if (BallotTag(config_.id) == tag) return config_.id;
+  for (const auto* ids : {&conf_.voters, &conf_.learners}) {
+    for (NodeId id : *ids) {
+      if (BallotTag(id) == tag) return id;
+    }
+  }
+  return tag;
+}
+
+Status CheckBallotTags(const ConfState& members, NodeId joining) {
+  std::map<NodeId, NodeId> by_tag;
+  for (const auto* ids : {&members.voters, &members.learners}) {
+    for (NodeId id : *ids) by_tag.emplace(BallotTag(id), id);
+  }
+  for (const auto* ids : {&members.voters, &members.learners}) {
+    for (NodeId id : *ids) {
+      if (by_tag.at(BallotTag(id)) != id) {
+        return Status::InvalidArgument("multipaxos: members " + std::to_string(id) + " and " +
+                                       std::to_string(by_tag.at(BallotTag(id))) +
+                                       " share a ballot tag; give one another id");
+      }
+    }
+  }
+  if (joining != kNoNode) {
+    auto it = by_tag.find(BallotTag(joining));
+    if (it != by_tag.end() && it->second != joining) {
+      return Status::InvalidArgument("multipaxos: member " + std::to_string(joining) +
+                                     " would share a ballot tag with member " +
+                                     std::to_string(it->second) + "; give it another id");
+    }
+  }
+  return Status::Ok();
 }
 
 bool MultiPaxos::Buggy(Bug bug) const {
@@ -548,7 +582,7 @@ Status MultiPaxos::CheckMessage(const Message& m) const {
     return Status::InvalidArgument("not a multipaxos message: " +
                                    std::string(MessageTypeName(m.type)));
   }
-  if (CarriesOwnBallot(m.type) && BallotOwner(m.term) != m.from) {
+  if (CarriesOwnBallot(m.type) && BallotOwner(m.term) != BallotTag(m.from)) {
     return Status::InvalidArgument("ballot " + std::to_string(m.term) + " is not " +
                                    std::to_string(m.from) + "'s: " + m.ToString());
   }

@@ -37,6 +37,10 @@ using raft::ProgressState;
 // they still follow a live leader.
 inline constexpr std::string_view kTransferContext = "transfer";
 
+// InvalidArgument when two of `members`, or `joining` (kNoNode: none) and a member, share a
+// ballot tag (ballot.h): their ballots would not be unique.
+Status CheckBallotTags(const ConfState& members, NodeId joining);
+
 class MultiPaxos final : public Engine {
  public:
   MultiPaxos(const Config& config, Bug bug);
@@ -88,7 +92,7 @@ class MultiPaxos final : public Engine {
     std::string data;
   };
 
-  static NodeId BallotOwnerOrNone(Term ballot);
+  NodeId BallotOwnerOrNone(Term ballot) const;
   bool Buggy(Bug bug) const;
   int Quorum() const { return static_cast<int>(conf_.voters.size() / 2 + 1); }
   static int QuorumOf(const ConfState& conf) {

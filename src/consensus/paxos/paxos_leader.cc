@@ -52,10 +52,12 @@ Status MultiPaxos::ProposeConfChange(const ConfChange& change) {
   switch (change.type) {
     case ConfChangeType::kAddVoter:
       if (voter) return Status::InvalidArgument("node is already a voter");
+      RETURN_IF_ERROR(CheckBallotTags(conf_, change.node));
       break;
     case ConfChangeType::kAddLearner:
       if (voter) return Status::InvalidArgument("demoting a voter to learner is not supported");
       if (learner) return Status::InvalidArgument("node is already a learner");
+      RETURN_IF_ERROR(CheckBallotTags(conf_, change.node));
       break;
     case ConfChangeType::kRemove:
       if (!voter && !learner) return Status::InvalidArgument("node is not a member");
