@@ -84,9 +84,10 @@ class RpcCluster {
     }
     return consensus::kNoNode;
   }
-  // Waits until every member published its client URL (forwarding needs the leader's).
+  // Waits until every member published its client URL (forwarding needs the leader's). The bound
+  // is generous: under a loaded CI machine, 5 s once was not enough.
   bool WaitPublished() {
-    Deadline end = In(5000);
+    Deadline end = In(15000);
     while (Clock::now() < end) {
       bool all = true;
       for (const auto& m : members_[1]->Members()) all = all && !m.client_urls.empty();
