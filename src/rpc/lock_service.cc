@@ -42,21 +42,24 @@ Status CheckLease(Member* m, int64_t lease) {
   req.set_id(lease);
   Result<etcdserverpb::LeaseTimeToLiveResponse> r = m->LeaseTimeToLive(req);
   if (!r.ok()) return r.status().IsNotFound() ? LeaseNotFound() : r.status();
-  if (r.value().ttl() <= 0) return LeaseNotFound();
+  if (r.value().ttl() < 0) return LeaseNotFound();  // 0: under a second left, still alive.
   return Status::Ok();
 }
 
-// How many keys under `prefix` have a create revision below `create_revision`.
-Result<int64_t> CountBelow(Member* m, const std::string& prefix, int64_t create_revision,
-                           bool serializable) {
+// Whether a key under `prefix` has a create revision below `create_revision`. (Not a count with
+// max_create_revision: etcd's count ignores that filter.)
+Result<bool> AnyBelow(Member* m, const std::string& prefix, int64_t create_revision,
+                      bool serializable) {
   etcdserverpb::RangeRequest req;
   req.set_key(prefix);
   req.set_range_end(PrefixEnd(prefix));
-  req.set_max_create_revision(create_revision - 1);
-  req.set_count_only(true);
+  req.set_sort_target(etcdserverpb::RangeRequest::CREATE);
+  req.set_sort_order(etcdserverpb::RangeRequest::ASCEND);
+  req.set_limit(1);
+  req.set_keys_only(true);
   req.set_serializable(serializable);
   ASSIGN_OR_RETURN(etcdserverpb::RangeResponse r, m->Range(req));
-  return r.count();
+  return r.kvs_size() > 0 && r.kvs(0).create_revision() < create_revision;
 }
 
 }  // namespace
@@ -177,8 +180,8 @@ void QueueWaiter::Run() {
       if (w->ctx->IsCancelled()) {
         fail = Status(StatusCode::kCancelled, "lock wait cancelled");
       } else {
-        Result<int64_t> below = CountBelow(m_, w->prefix, w->create_revision, true);
-        ready = below.ok() && below.value() == 0;
+        Result<bool> below = AnyBelow(m_, w->prefix, w->create_revision, true);
+        ready = below.ok() && !below.value();
       }
       if (!ready && fail.ok()) continue;
       {
@@ -202,19 +205,19 @@ void QueueWaiter::Run() {
 
 void QueueWaiter::Finish(std::shared_ptr<Waiting> w) {
   // Linearizable: a lagging member's local view must not grant the lock.
-  Result<int64_t> below = CountBelow(m_, w->prefix, w->create_revision, false);
+  Result<bool> below = AnyBelow(m_, w->prefix, w->create_revision, false);
   if (!below.ok()) {
     w->done(below.status());
     return;
   }
-  if (below.value() > 0) {  // Not first after all: wait again.
+  if (below.value()) {  // Not first after all: wait again.
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
       waits_.push_back(w);
       return;
     }
   }
-  if (below.value() > 0) {
+  if (below.value()) {
     w->done(server::ErrStopped());
     return;
   }
