@@ -46,7 +46,7 @@ class ObserveReactor final : public grpc::ServerWriteReactor<v3electionpb::Leade
     req.range_end = PrefixEnd(req.key);
     (void)stream_->Watch(req);
     refs_ = 2;  // The ticker and gRPC (OnDone).
-    w_->AddTicker([this] { return Tick(); });
+    w_->AddTicker([this](bool stopping) { return Tick(stopping); });
   }
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -61,13 +61,11 @@ class ObserveReactor final : public grpc::ServerWriteReactor<v3electionpb::Leade
 
  private:
   // Waiter thread. False: stop ticking.
-  bool Tick() {
+  bool Tick(bool stopping) {
     (void)stream_->Poll(1024);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (finished_) {
-        stream_.reset();
-      }
+      if (finished_ || stopping) stream_.reset();
     }
     if (!stream_) {
       Unref();

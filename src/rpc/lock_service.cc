@@ -103,6 +103,7 @@ QueueWaiter::~QueueWaiter() { Stop(); }
 
 void QueueWaiter::Stop() {
   std::list<std::shared_ptr<Waiting>> waits;
+  std::list<std::function<bool(bool)>> tickers;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ && !thread_.joinable()) return;
@@ -113,9 +114,10 @@ void QueueWaiter::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     waits.swap(waits_);
-    tickers_.clear();
+    tickers.swap(tickers_);
   }
   for (auto& w : waits) w->done(server::ErrStopped());
+  for (auto& t : tickers) (void)t(true);
 }
 
 void QueueWaiter::Wake() {
@@ -152,7 +154,7 @@ void QueueWaiter::Wait(std::string prefix, int64_t create_revision, int64_t leas
   w->done(server::ErrStopped());
 }
 
-void QueueWaiter::AddTicker(std::function<bool()> tick) {
+void QueueWaiter::AddTicker(std::function<bool(bool)> tick) {
   std::lock_guard<std::mutex> lock(mu_);
   tickers_.push_back(std::move(tick));
   woken_ = true;
@@ -162,7 +164,7 @@ void QueueWaiter::AddTicker(std::function<bool()> tick) {
 void QueueWaiter::Run() {
   while (true) {
     std::list<std::shared_ptr<Waiting>> waits;
-    std::list<std::function<bool()>> tickers;
+    std::list<std::function<bool(bool)>> tickers;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(kRecheckMs),
@@ -194,9 +196,9 @@ void QueueWaiter::Run() {
         w->done(server::ErrTooManyRequests());
       }
     }
-    std::list<std::function<bool()>> keep;
+    std::list<std::function<bool(bool)>> keep;
     for (auto& t : tickers) {
-      if (t()) keep.push_back(std::move(t));
+      if (t(false)) keep.push_back(std::move(t));
     }
     std::lock_guard<std::mutex> lock(mu_);
     tickers_.splice(tickers_.end(), keep);

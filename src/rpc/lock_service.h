@@ -51,10 +51,12 @@ class QueueWaiter {
   // with Ok, the lease error, Cancelled (the call was cancelled) or Unavailable (stopping).
   void Wait(std::string prefix, int64_t create_revision, int64_t lease,
             grpc::CallbackServerContext* ctx, std::function<void(Status)> done);
-  // A callback run on the waiter thread at every re-check until it returns false (Observe).
-  void AddTicker(std::function<bool()> tick);
+  // A callback run on the waiter thread at every re-check until it returns false (Observe);
+  // called once more with stopping = true by Stop (it must then release its watch stream).
+  void AddTicker(std::function<bool(bool stopping)> tick);
   // Wakes the waiter thread now.
   void Wake();
+  // Fails every wait and releases every watch stream (before the member goes). Idempotent.
   void Stop();
 
  private:
@@ -67,10 +69,10 @@ class QueueWaiter {
   WorkerPool* const p_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                      // Guarded by mu_.
-  bool woken_ = false;                         // Guarded by mu_.
-  std::list<std::shared_ptr<Waiting>> waits_;  // Guarded by mu_.
-  std::list<std::function<bool()>> tickers_;   // Guarded by mu_.
+  bool stopping_ = false;                         // Guarded by mu_.
+  bool woken_ = false;                            // Guarded by mu_.
+  std::list<std::shared_ptr<Waiting>> waits_;     // Guarded by mu_.
+  std::list<std::function<bool(bool)>> tickers_;  // Guarded by mu_.
   std::thread thread_;
 };
 

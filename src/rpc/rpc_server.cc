@@ -551,6 +551,7 @@ void RpcServer::Stop() {
   impl_->pool.Stop();
   impl_->pump.Stop();
   if (impl_->server) impl_->server->Wait();
+  impl_->lock.waiter()->Stop();  // Its watch streams must go before the member.
 }
 
 }  // namespace ballot::rpc
