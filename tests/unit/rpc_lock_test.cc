@@ -1,10 +1,11 @@
-// v3lockpb.Lock over a one-member cluster served on 127.0.0.1 (ports 33600-33649): mutual
+// v3lockpb.Lock over one- and three-member clusters on 127.0.0.1 (ports 33600-33649): mutual
 // exclusion, FIFO order, fencing tokens, revoked holders, and a waiter whose lease expires.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "rpc.grpc.pb.h"
@@ -106,6 +107,78 @@ class OneMember {
   std::unique_ptr<Member> member_;
   std::unique_ptr<RpcServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
+};
+
+// Three members in one process (in-process peer network), each serving on 33610 + id.
+class ThreeMembers {
+ public:
+  ThreeMembers() {
+    std::vector<MemberInfo> initial;
+    for (consensus::NodeId id : {1, 2, 3}) {
+      MemberInfo m;
+      m.id = id;
+      m.name = "t" + std::to_string(id);
+      m.peer_urls = {"http://127.0.0.1:1"};
+      initial.push_back(m);
+    }
+    for (consensus::NodeId id : {1, 2, 3}) {
+      MemberOptions o;
+      const std::string dir = dir_.path() + "/m" + std::to_string(id);
+      o.node.id = id;
+      o.node.cluster_id = 8;
+      o.node.name = "t" + std::to_string(id);
+      o.node.wal_dir = dir + "/wal";
+      o.node.snap_dir = dir + "/snap";
+      o.node.initial_voters = {1, 2, 3};
+      o.node.tick_ms = 10;
+      o.node.election_ticks = 10;
+      o.node.seed = id;
+      o.store_dir = dir + "/db";
+      o.initial_members = initial;
+      o.client_urls = {"http://127.0.0.1:" + std::to_string(Port(id))};
+      o.request_timeout_ms = 3000;
+      o.election_timeout_ms = 100;
+      auto m = Member::Open(std::move(o), net_.EndpointFor(id));
+      EXPECT_TRUE(m.ok()) << m.status().ToString();
+      members_[id] = std::move(m).value();
+      Member* raw = members_[id].get();
+      net_.Attach(id, [raw](consensus::Message msg) { raw->Step(std::move(msg)); });
+      RpcServerOptions ro;
+      ro.listen_addresses = {"127.0.0.1:" + std::to_string(Port(id))};
+      ro.worker_threads = 4;
+      auto s = RpcServer::Start(raw, ro);
+      EXPECT_TRUE(s.ok()) << s.status().ToString();
+      servers_[id] = std::move(s).value();
+    }
+  }
+  ~ThreeMembers() {
+    for (auto& [id, s] : servers_) s->Stop();
+    for (auto& [id, m] : members_) {
+      net_.Detach(id);
+      m.reset();
+    }
+  }
+  static int Port(consensus::NodeId id) { return 33610 + static_cast<int>(id); }
+  // Every member published its client URL (forwarding to the leader needs it).
+  bool WaitPublished() {
+    for (int i = 0; i < 250; ++i) {
+      bool all = true;
+      for (const auto& m : members_[1]->Members()) all = all && !m.client_urls.empty();
+      if (all) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  std::shared_ptr<grpc::Channel> Channel(consensus::NodeId id) {
+    return grpc::CreateChannel("127.0.0.1:" + std::to_string(Port(id)),
+                               grpc::InsecureChannelCredentials());
+  }
+
+ private:
+  server::testing::LocalNetwork net_;
+  server::testing::TempDir dir_;
+  std::map<consensus::NodeId, std::unique_ptr<Member>> members_;
+  std::map<consensus::NodeId, std::unique_ptr<RpcServer>> servers_;
 };
 
 struct LockResult {
@@ -275,6 +348,32 @@ TEST(RpcLock, CancelledWaitEndsAndLeavesTheKeyLikeEtcdsServer) {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
   EXPECT_TRUE(kv->Put(&ctx, put, &pr).ok());
   for (auto& f : fs) EXPECT_EQ(f.get().status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+TEST(RpcLock, ThreeMembersLockersOnDifferentMembersExcludeEachOther) {
+  ThreeMembers c;
+  ASSERT_TRUE(c.WaitPublished());
+  auto lease = [&](consensus::NodeId id) {
+    auto stub = etcdserverpb::Lease::NewStub(c.Channel(id));
+    etcdserverpb::LeaseGrantRequest req;
+    req.set_ttl(30);
+    etcdserverpb::LeaseGrantResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    EXPECT_TRUE(stub->LeaseGrant(&ctx, req, &resp).ok());
+    return resp.id();
+  };
+  const int64_t a = lease(1), b = lease(2);
+  LockResult ra = LockNow(c.Channel(1), "x", a);
+  ASSERT_TRUE(ra.status.ok()) << ra.status.error_message();
+  auto fb = std::async(std::launch::async, [&] { return LockNow(c.Channel(3), "x", b); });
+  EXPECT_EQ(fb.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+      << "two holders at once";
+  Unlock(c.Channel(2), ra.key);
+  ASSERT_EQ(fb.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  LockResult rb = fb.get();
+  ASSERT_TRUE(rb.status.ok()) << rb.status.error_message();
+  EXPECT_EQ(rb.key, "x/" + Hex(b));
 }
 
 }  // namespace
