@@ -14,6 +14,8 @@
 #include "base/logging.h"
 #include "internal.grpc.pb.h"
 #include "rpc.grpc.pb.h"
+#include "rpc/election_service.h"
+#include "rpc/lock_service.h"
 #include "rpc/worker_pool.h"
 #include "server/convert.h"
 #include "server/errors.h"
@@ -481,7 +483,9 @@ struct RpcServer::Impl {
         lease(m, &pool),
         cluster(m, &pool),
         maintenance(m, &pool),
-        forward(m, &pool) {}
+        forward(m, &pool),
+        lock(m, &pool),
+        election(m, &pool, lock.waiter()) {}
 
   WorkerPool pool;
   WatchPump pump;
@@ -491,6 +495,8 @@ struct RpcServer::Impl {
   ClusterService cluster;
   MaintenanceService maintenance;
   ForwardService forward;
+  LockService lock;  // Owns the queue waiter that Election shares.
+  ElectionService election;
   std::unique_ptr<grpc::Server> server;
   bool stopped = false;
 };
@@ -517,6 +523,8 @@ Result<std::unique_ptr<RpcServer>> RpcServer::Start(Member* member, RpcServerOpt
   builder.RegisterService(&impl->cluster);
   builder.RegisterService(&impl->maintenance);
   builder.RegisterService(&impl->forward);
+  builder.RegisterService(&impl->lock);
+  builder.RegisterService(&impl->election);
   impl->server = builder.BuildAndStart();
   if (!impl->server) {
     return Status::Unavailable("cannot listen for clients on " + options.listen_addresses[0]);
@@ -543,6 +551,7 @@ void RpcServer::Stop() {
   impl_->pool.Stop();
   impl_->pump.Stop();
   if (impl_->server) impl_->server->Wait();
+  impl_->lock.waiter()->Stop();  // Its watch streams must go before the member.
 }
 
 }  // namespace ballot::rpc

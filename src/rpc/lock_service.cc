@@ -1,0 +1,269 @@
+#include "rpc/lock_service.h"
+
+#include <cstdio>
+
+#include "lease/lessor.h"
+#include "server/errors.h"
+
+namespace ballot::rpc {
+
+using server::Member;
+
+std::string PrefixEnd(const std::string& prefix) {
+  std::string end = prefix;
+  while (!end.empty()) {
+    if (static_cast<unsigned char>(end.back()) < 0xff) {
+      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');  // Every key.
+}
+
+std::string QueueKey(const std::string& name, int64_t lease) {
+  char hex[32];
+  std::snprintf(hex, sizeof(hex), "%llx", static_cast<unsigned long long>(lease));
+  return name + "/" + hex;
+}
+
+grpc::Status ToGrpcStatus(const Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
+}
+
+namespace {
+
+Status LeaseNotFound() { return Status::NotFound(lease::kLeaseNotFoundMessage); }
+
+// Ok when `lease` is alive (granted and not expired).
+Status CheckLease(Member* m, int64_t lease) {
+  etcdserverpb::LeaseTimeToLiveRequest req;
+  req.set_id(lease);
+  Result<etcdserverpb::LeaseTimeToLiveResponse> r = m->LeaseTimeToLive(req);
+  if (!r.ok()) return r.status().IsNotFound() ? LeaseNotFound() : r.status();
+  if (r.value().ttl() < 0) return LeaseNotFound();  // 0: under a second left, still alive.
+  return Status::Ok();
+}
+
+// Whether a key under `prefix` has a create revision below `create_revision`. (Not a count with
+// max_create_revision: etcd's count ignores that filter.)
+Result<bool> AnyBelow(Member* m, const std::string& prefix, int64_t create_revision,
+                      bool serializable) {
+  etcdserverpb::RangeRequest req;
+  req.set_key(prefix);
+  req.set_range_end(PrefixEnd(prefix));
+  req.set_sort_target(etcdserverpb::RangeRequest::CREATE);
+  req.set_sort_order(etcdserverpb::RangeRequest::ASCEND);
+  req.set_limit(1);
+  req.set_keys_only(true);
+  req.set_serializable(serializable);
+  ASSIGN_OR_RETURN(etcdserverpb::RangeResponse r, m->Range(req));
+  return r.kvs_size() > 0 && r.kvs(0).create_revision() < create_revision;
+}
+
+}  // namespace
+
+Result<int64_t> EnterQueue(Member* m, const std::string& key, const std::string& value,
+                           int64_t lease, etcdserverpb::ResponseHeader* header) {
+  // etcd's server checks nothing before the txn; the put itself fails on an unknown lease. The
+  // read-back branch would not, so a missing lease is checked first.
+  RETURN_IF_ERROR(CheckLease(m, lease));
+  etcdserverpb::TxnRequest txn;
+  auto* cmp = txn.add_compare();
+  cmp->set_key(key);
+  cmp->set_target(etcdserverpb::Compare::CREATE);
+  cmp->set_result(etcdserverpb::Compare::EQUAL);
+  cmp->set_create_revision(0);
+  auto* put = txn.add_success()->mutable_request_put();
+  put->set_key(key);
+  put->set_value(value);
+  put->set_lease(lease);
+  txn.add_failure()->mutable_request_range()->set_key(key);
+  ASSIGN_OR_RETURN(etcdserverpb::TxnResponse r, m->Txn(txn));
+  if (header) *header = r.header();
+  if (r.succeeded()) return r.header().revision();
+  const auto& range = r.responses(0).response_range();
+  if (range.kvs_size() == 0) return Status::Aborted("lock key vanished; retry");
+  return range.kvs(0).create_revision();
+}
+
+struct QueueWaiter::Waiting {
+  std::string prefix;
+  int64_t create_revision = 0;
+  int64_t lease = 0;
+  grpc::CallbackServerContext* ctx = nullptr;
+  std::function<void(Status)> done;
+  std::unique_ptr<watch::WatchStream> stream;  // Wakes the waiter on any change under prefix.
+};
+
+QueueWaiter::QueueWaiter(Member* m, WorkerPool* p) : m_(m), p_(p), thread_([this] { Run(); }) {}
+
+QueueWaiter::~QueueWaiter() { Stop(); }
+
+void QueueWaiter::Stop() {
+  std::list<std::shared_ptr<Waiting>> waits;
+  std::list<std::function<bool(bool)>> tickers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    waits.swap(waits_);
+    tickers.swap(tickers_);
+  }
+  for (auto& w : waits) w->done(server::ErrStopped());
+  for (auto& t : tickers) (void)t(true);
+}
+
+void QueueWaiter::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_one();
+}
+
+void QueueWaiter::Wait(std::string prefix, int64_t create_revision, int64_t lease,
+                       grpc::CallbackServerContext* ctx, std::function<void(Status)> done) {
+  auto w = std::make_shared<Waiting>();
+  w->prefix = std::move(prefix);
+  w->create_revision = create_revision;
+  w->lease = lease;
+  w->ctx = ctx;
+  w->done = std::move(done);
+  // The hub calls `wake` under its own lock: it only flags the waiter thread.
+  w->stream = m_->watch_hub()->OpenStream([this] { Wake(); });
+  watch::WatchRequest req;
+  req.key = w->prefix;
+  req.range_end = PrefixEnd(w->prefix);
+  (void)w->stream->Watch(req);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      waits_.push_back(w);
+      woken_ = true;
+      cv_.notify_one();
+      return;
+    }
+  }
+  w->done(server::ErrStopped());
+}
+
+void QueueWaiter::AddTicker(std::function<bool(bool)> tick) {
+  std::lock_guard<std::mutex> lock(mu_);
+  tickers_.push_back(std::move(tick));
+  woken_ = true;
+  cv_.notify_one();
+}
+
+void QueueWaiter::Run() {
+  while (true) {
+    std::list<std::shared_ptr<Waiting>> waits;
+    std::list<std::function<bool(bool)>> tickers;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(kRecheckMs),
+                   [&] { return stopping_ || woken_; });
+      if (stopping_) return;
+      woken_ = false;
+      waits = waits_;
+      tickers.swap(tickers_);
+    }
+    // Outside mu_: the hub's wake callback takes mu_ under the hub's lock.
+    for (auto& w : waits) {
+      (void)w->stream->Poll(1024);  // Drained: only the wake-up matters.
+      bool ready = false;
+      Status fail;
+      if (w->ctx->IsCancelled()) {
+        fail = Status(StatusCode::kCancelled, "lock wait cancelled");
+      } else {
+        Result<bool> below = AnyBelow(m_, w->prefix, w->create_revision, true);
+        ready = below.ok() && !below.value();
+      }
+      if (!ready && fail.ok()) continue;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        waits_.remove(w);
+      }
+      if (!fail.ok()) {
+        w->done(fail);
+      } else if (!p_->Submit([this, w] { Finish(w); })) {
+        w->done(server::ErrTooManyRequests());
+      }
+    }
+    std::list<std::function<bool(bool)>> keep;
+    for (auto& t : tickers) {
+      if (t(false)) keep.push_back(std::move(t));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    tickers_.splice(tickers_.end(), keep);
+  }
+}
+
+void QueueWaiter::Finish(std::shared_ptr<Waiting> w) {
+  // Linearizable: a lagging member's local view must not grant the lock.
+  Result<bool> below = AnyBelow(m_, w->prefix, w->create_revision, false);
+  if (!below.ok()) {
+    w->done(below.status());
+    return;
+  }
+  if (below.value()) {  // Not first after all: wait again.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      waits_.push_back(w);
+      return;
+    }
+  }
+  if (below.value()) {
+    w->done(server::ErrStopped());
+    return;
+  }
+  // etcd issue 11456: the lease may have expired (deleting our key) while we waited.
+  w->done(CheckLease(m_, w->lease));
+}
+
+grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* ctx,
+                                            const v3lockpb::LockRequest* req,
+                                            v3lockpb::LockResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const bool queued = p_->Submit([this, ctx, req, resp, reactor] {
+    const std::string key = QueueKey(req->name(), req->lease());
+    Result<int64_t> rev = EnterQueue(m_, key, "", req->lease(), resp->mutable_header());
+    if (!rev.ok()) {
+      reactor->Finish(ToGrpcStatus(rev.status()));
+      return;
+    }
+    waiter_.Wait(req->name() + "/", rev.value(), req->lease(), ctx,
+                 [this, reactor, resp, key](Status s) {
+                   if (s.ok()) {
+                     m_->FillHeader(resp->mutable_header());
+                     resp->set_key(key);
+                   }
+                   reactor->Finish(ToGrpcStatus(s));
+                 });
+  });
+  if (!queued) reactor->Finish(ToGrpcStatus(server::ErrTooManyRequests()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext* ctx,
+                                              const v3lockpb::UnlockRequest* req,
+                                              v3lockpb::UnlockResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const bool queued = p_->Submit([this, req, resp, reactor] {
+    etcdserverpb::DeleteRangeRequest del;
+    del.set_key(req->key());
+    Result<etcdserverpb::DeleteRangeResponse> r = m_->DeleteRange(del);
+    if (r.ok()) *resp->mutable_header() = r.value().header();
+    reactor->Finish(ToGrpcStatus(r.ok() ? Status::Ok() : r.status()));
+  });
+  if (!queued) reactor->Finish(ToGrpcStatus(server::ErrTooManyRequests()));
+  return reactor;
+}
+
+}  // namespace ballot::rpc

@@ -1,0 +1,95 @@
+// etcd's v3lockpb.Lock service, and the queue both Lock and Election's Campaign wait in.
+//
+// A locker (or candidate) puts name/<lease id hex> with its lease (or reads it back if it exists);
+// the key's create revision is its place in the queue and its fencing token. It holds the lock
+// once no key under name/ has a lower create revision. Waiting holds no thread: waits are parked
+// in the QueueWaiter, whose one thread re-checks them when a watch on their prefix fires (and
+// every kRecheckMs, to notice cancelled calls). Before answering, the lease is checked again: a
+// lease that expired while waiting gets "requested lease not found", never the lock (etcd issue
+// 11456). See docs/server.md.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "base/status.h"
+#include "rpc/worker_pool.h"
+#include "server/member.h"
+#include "v3lock.grpc.pb.h"
+
+namespace ballot::rpc {
+
+// The range end that covers every key starting with `prefix`.
+std::string PrefixEnd(const std::string& prefix);
+// name + "/" + lease id in lowercase hex (etcd's key format).
+std::string QueueKey(const std::string& name, int64_t lease);
+grpc::Status ToGrpcStatus(const Status& s);
+
+// Puts `key` with `lease` and `value` unless it exists; returns its create revision and header.
+Result<int64_t> EnterQueue(server::Member* m, const std::string& key, const std::string& value,
+                           int64_t lease, etcdserverpb::ResponseHeader* header);
+
+class QueueWaiter {
+ public:
+  static constexpr int kRecheckMs = 100;
+  QueueWaiter(server::Member* m, WorkerPool* p);
+  ~QueueWaiter();
+  QueueWaiter(const QueueWaiter&) = delete;
+  QueueWaiter& operator=(const QueueWaiter&) = delete;
+
+  // Waits (without a thread) until no key under `prefix` has a create revision below
+  // `create_revision`, then checks that `lease` is alive; calls `done` once, from any thread,
+  // with Ok, the lease error, Cancelled (the call was cancelled) or Unavailable (stopping).
+  void Wait(std::string prefix, int64_t create_revision, int64_t lease,
+            grpc::CallbackServerContext* ctx, std::function<void(Status)> done);
+  // A callback run on the waiter thread at every re-check until it returns false (Observe);
+  // called once more with stopping = true by Stop (it must then release its watch stream).
+  void AddTicker(std::function<bool(bool stopping)> tick);
+  // Wakes the waiter thread now.
+  void Wake();
+  // Fails every wait and releases every watch stream (before the member goes). Idempotent.
+  void Stop();
+
+ private:
+  struct Waiting;
+  void Run();
+  // The final, linearizable check on a worker: nothing lower, lease alive.
+  void Finish(std::shared_ptr<Waiting> w);
+
+  server::Member* const m_;
+  WorkerPool* const p_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;                         // Guarded by mu_.
+  bool woken_ = false;                            // Guarded by mu_.
+  std::list<std::shared_ptr<Waiting>> waits_;     // Guarded by mu_.
+  std::list<std::function<bool(bool)>> tickers_;  // Guarded by mu_.
+  std::thread thread_;
+};
+
+class LockService final : public v3lockpb::Lock::CallbackService {
+ public:
+  LockService(server::Member* m, WorkerPool* p) : m_(m), p_(p), waiter_(m, p) {}
+  grpc::ServerUnaryReactor* Lock(grpc::CallbackServerContext* ctx, const v3lockpb::LockRequest* req,
+                                 v3lockpb::LockResponse* resp) override;
+  grpc::ServerUnaryReactor* Unlock(grpc::CallbackServerContext* ctx,
+                                   const v3lockpb::UnlockRequest* req,
+                                   v3lockpb::UnlockResponse* resp) override;
+  QueueWaiter* waiter() { return &waiter_; }
+
+ private:
+  server::Member* m_;
+  WorkerPool* p_;
+  QueueWaiter waiter_;
+};
+
+}  // namespace ballot::rpc

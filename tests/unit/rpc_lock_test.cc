@@ -1,0 +1,380 @@
+// v3lockpb.Lock over one- and three-member clusters on 127.0.0.1 (ports 33600-33649): mutual
+// exclusion, FIFO order, fencing tokens, revoked holders, and a waiter whose lease expires.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <thread>
+
+#include "rpc.grpc.pb.h"
+#include "rpc/rpc_server.h"
+#include "server/member.h"
+#include "server_test_util.h"
+#include "v3lock.grpc.pb.h"
+
+namespace ballot::rpc {
+namespace {
+
+using server::Member;
+using server::MemberInfo;
+using server::MemberOptions;
+
+class OneMember {
+ public:
+  explicit OneMember(int port) : port_(port) {
+    MemberInfo info;
+    info.id = 1;
+    info.name = "l1";
+    info.peer_urls = {"http://127.0.0.1:1"};
+    MemberOptions o;
+    o.node.id = 1;
+    o.node.cluster_id = 7;
+    o.node.name = "l1";
+    o.node.wal_dir = dir_.path() + "/wal";
+    o.node.snap_dir = dir_.path() + "/snap";
+    o.node.initial_voters = {1};
+    o.node.tick_ms = 10;
+    o.node.election_ticks = 10;
+    o.node.seed = 1;
+    o.store_dir = dir_.path() + "/db";
+    o.initial_members = {info};
+    o.client_urls = {"http://127.0.0.1:" + std::to_string(port)};
+    o.request_timeout_ms = 3000;
+    o.election_timeout_ms = 100;
+    auto m = Member::Open(std::move(o), net_.EndpointFor(1));
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    member_ = std::move(m).value();
+    Member* raw = member_.get();
+    net_.Attach(1, [raw](consensus::Message msg) { raw->Step(std::move(msg)); });
+    RpcServerOptions ro;
+    ro.listen_addresses = {"127.0.0.1:" + std::to_string(port)};
+    ro.worker_threads = 4;
+    auto s = RpcServer::Start(raw, ro);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(s).value();
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                   grpc::InsecureChannelCredentials());
+  }
+  ~OneMember() {
+    server_->Stop();
+    net_.Detach(1);
+    member_.reset();
+  }
+  int64_t Grant(int64_t ttl_s) {
+    auto stub = etcdserverpb::Lease::NewStub(channel_);
+    etcdserverpb::LeaseGrantRequest req;
+    req.set_ttl(ttl_s);
+    etcdserverpb::LeaseGrantResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status s = stub->LeaseGrant(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.id();
+  }
+  void Revoke(int64_t id) {
+    auto stub = etcdserverpb::Lease::NewStub(channel_);
+    etcdserverpb::LeaseRevokeRequest req;
+    req.set_id(id);
+    etcdserverpb::LeaseRevokeResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub->LeaseRevoke(&ctx, req, &resp).ok());
+  }
+  int64_t CreateRevision(const std::string& key) {
+    auto stub = etcdserverpb::KV::NewStub(channel_);
+    etcdserverpb::RangeRequest req;
+    req.set_key(key);
+    etcdserverpb::RangeResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub->Range(&ctx, req, &resp).ok());
+    return resp.kvs_size() == 0 ? 0 : resp.kvs(0).create_revision();
+  }
+  // Waits until `key` exists (a waiter has entered the queue).
+  bool WaitForKey(const std::string& key) {
+    for (int i = 0; i < 300; ++i) {
+      if (CreateRevision(key) != 0) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  std::shared_ptr<grpc::Channel> channel() { return channel_; }
+
+ private:
+  int port_;
+  server::testing::LocalNetwork net_;
+  server::testing::TempDir dir_;
+  std::unique_ptr<Member> member_;
+  std::unique_ptr<RpcServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+// Three members in one process (in-process peer network), each serving on 33610 + id.
+class ThreeMembers {
+ public:
+  ThreeMembers() {
+    std::vector<MemberInfo> initial;
+    for (consensus::NodeId id : {1, 2, 3}) {
+      MemberInfo m;
+      m.id = id;
+      m.name = "t" + std::to_string(id);
+      m.peer_urls = {"http://127.0.0.1:1"};
+      initial.push_back(m);
+    }
+    for (consensus::NodeId id : {1, 2, 3}) {
+      MemberOptions o;
+      const std::string dir = dir_.path() + "/m" + std::to_string(id);
+      o.node.id = id;
+      o.node.cluster_id = 8;
+      o.node.name = "t" + std::to_string(id);
+      o.node.wal_dir = dir + "/wal";
+      o.node.snap_dir = dir + "/snap";
+      o.node.initial_voters = {1, 2, 3};
+      o.node.tick_ms = 10;
+      o.node.election_ticks = 10;
+      o.node.seed = id;
+      o.store_dir = dir + "/db";
+      o.initial_members = initial;
+      o.client_urls = {"http://127.0.0.1:" + std::to_string(Port(id))};
+      o.request_timeout_ms = 3000;
+      o.election_timeout_ms = 100;
+      auto m = Member::Open(std::move(o), net_.EndpointFor(id));
+      EXPECT_TRUE(m.ok()) << m.status().ToString();
+      members_[id] = std::move(m).value();
+      Member* raw = members_[id].get();
+      net_.Attach(id, [raw](consensus::Message msg) { raw->Step(std::move(msg)); });
+      RpcServerOptions ro;
+      ro.listen_addresses = {"127.0.0.1:" + std::to_string(Port(id))};
+      ro.worker_threads = 4;
+      auto s = RpcServer::Start(raw, ro);
+      EXPECT_TRUE(s.ok()) << s.status().ToString();
+      servers_[id] = std::move(s).value();
+    }
+  }
+  ~ThreeMembers() {
+    for (auto& [id, s] : servers_) s->Stop();
+    for (auto& [id, m] : members_) {
+      net_.Detach(id);
+      m.reset();
+    }
+  }
+  static int Port(consensus::NodeId id) { return 33610 + static_cast<int>(id); }
+  // Every member published its client URL (forwarding to the leader needs it).
+  bool WaitPublished() {
+    for (int i = 0; i < 250; ++i) {
+      bool all = true;
+      for (const auto& m : members_[1]->Members()) all = all && !m.client_urls.empty();
+      if (all) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  std::shared_ptr<grpc::Channel> Channel(consensus::NodeId id) {
+    return grpc::CreateChannel("127.0.0.1:" + std::to_string(Port(id)),
+                               grpc::InsecureChannelCredentials());
+  }
+
+ private:
+  server::testing::LocalNetwork net_;
+  server::testing::TempDir dir_;
+  std::map<consensus::NodeId, std::unique_ptr<Member>> members_;
+  std::map<consensus::NodeId, std::unique_ptr<RpcServer>> servers_;
+};
+
+struct LockResult {
+  grpc::Status status;
+  std::string key;
+};
+
+LockResult LockNow(std::shared_ptr<grpc::Channel> ch, const std::string& name, int64_t lease,
+                   int timeout_ms = 10000) {
+  auto stub = v3lockpb::Lock::NewStub(ch);
+  v3lockpb::LockRequest req;
+  req.set_name(name);
+  req.set_lease(lease);
+  v3lockpb::LockResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  LockResult r;
+  r.status = stub->Lock(&ctx, req, &resp);
+  r.key = resp.key();
+  return r;
+}
+
+void Unlock(std::shared_ptr<grpc::Channel> ch, const std::string& key) {
+  auto stub = v3lockpb::Lock::NewStub(ch);
+  v3lockpb::UnlockRequest req;
+  req.set_key(key);
+  v3lockpb::UnlockResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status s = stub->Unlock(&ctx, req, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_GT(resp.header().revision(), 0);
+}
+
+std::string Hex(int64_t id) {
+  char b[32];
+  std::snprintf(b, sizeof(b), "%llx", static_cast<unsigned long long>(id));
+  return b;
+}
+
+TEST(RpcLock, SecondLockerWaitsForUnlockAndGetsAHigherFencingToken) {
+  OneMember c(33601);
+  const int64_t a = c.Grant(30), b = c.Grant(30);
+  LockResult ra = LockNow(c.channel(), "m", a);
+  ASSERT_TRUE(ra.status.ok()) << ra.status.error_message();
+  EXPECT_EQ(ra.key, "m/" + Hex(a));
+  const int64_t ta = c.CreateRevision(ra.key);
+  EXPECT_GT(ta, 0);
+  auto fb = std::async(std::launch::async, [&] { return LockNow(c.channel(), "m", b); });
+  ASSERT_TRUE(c.WaitForKey("m/" + Hex(b)));
+  EXPECT_EQ(fb.wait_for(std::chrono::milliseconds(400)), std::future_status::timeout)
+      << "two holders at once";
+  Unlock(c.channel(), ra.key);
+  ASSERT_EQ(fb.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  LockResult rb = fb.get();
+  ASSERT_TRUE(rb.status.ok()) << rb.status.error_message();
+  EXPECT_EQ(rb.key, "m/" + Hex(b));
+  // The fencing token (create revision) of each later holder is higher.
+  const int64_t tb = c.CreateRevision(rb.key);
+  EXPECT_GT(tb, ta);
+  Unlock(c.channel(), rb.key);
+  LockResult ra2 = LockNow(c.channel(), "m", a);
+  ASSERT_TRUE(ra2.status.ok());
+  EXPECT_GT(c.CreateRevision(ra2.key), tb);
+  ra = LockNow(c.channel(), "other", a);  // A different name is an independent lock.
+  EXPECT_TRUE(ra.status.ok());
+}
+
+TEST(RpcLock, WaitersAreGrantedInFifoOrder) {
+  OneMember c(33602);
+  const int64_t h = c.Grant(30);
+  const int64_t w[3] = {c.Grant(30), c.Grant(30), c.Grant(30)};
+  ASSERT_TRUE(LockNow(c.channel(), "q", h).status.ok());
+  std::mutex mu;
+  std::vector<int> order;
+  std::vector<int64_t> tokens;
+  std::vector<std::thread> threads;
+  for (int i : {2, 0, 1}) {  // Enter the queue in this order.
+    threads.emplace_back([&, i] {
+      LockResult r = LockNow(c.channel(), "q", w[i]);
+      ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        order.push_back(i);
+        tokens.push_back(c.CreateRevision(r.key));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      Unlock(c.channel(), r.key);
+    });
+    ASSERT_TRUE(c.WaitForKey("q/" + Hex(w[i])));
+  }
+  Unlock(c.channel(), "q/" + Hex(h));
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(order, (std::vector<int>{2, 0, 1}));
+  ASSERT_EQ(tokens.size(), 3u);
+  EXPECT_LT(tokens[0], tokens[1]);
+  EXPECT_LT(tokens[1], tokens[2]);
+}
+
+TEST(RpcLock, WaiterProceedsWhenTheHoldersLeaseIsRevoked) {
+  OneMember c(33603);
+  const int64_t a = c.Grant(30), b = c.Grant(30);
+  ASSERT_TRUE(LockNow(c.channel(), "r", a).status.ok());
+  auto fb = std::async(std::launch::async, [&] { return LockNow(c.channel(), "r", b); });
+  ASSERT_TRUE(c.WaitForKey("r/" + Hex(b)));
+  EXPECT_EQ(fb.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  c.Revoke(a);
+  ASSERT_EQ(fb.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_TRUE(fb.get().status.ok());
+  EXPECT_EQ(c.CreateRevision("r/" + Hex(a)), 0);
+}
+
+TEST(RpcLock, WaiterWhoseLeaseExpiredGetsAnErrorNotTheLock) {
+  OneMember c(33604);
+  const int64_t holder = c.Grant(30), waiter = c.Grant(1);
+  LockResult rh = LockNow(c.channel(), "e", holder);
+  ASSERT_TRUE(rh.status.ok());
+  auto fw = std::async(std::launch::async, [&] { return LockNow(c.channel(), "e", waiter); });
+  ASSERT_TRUE(c.WaitForKey("e/" + Hex(waiter)))
+      << (fw.wait_for(std::chrono::seconds(0)) == std::future_status::ready
+              ? fw.get().status.error_message()
+              : "still waiting");
+  // The waiter's lease (1 s, never kept alive) expires and deletes its key.
+  for (int i = 0; i < 400 && c.CreateRevision("e/" + Hex(waiter)) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(c.CreateRevision("e/" + Hex(waiter)), 0) << "lease did not expire";
+  Unlock(c.channel(), rh.key);
+  ASSERT_EQ(fw.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  LockResult rw = fw.get();
+  EXPECT_FALSE(rw.status.ok());
+  EXPECT_EQ(rw.status.error_message(), "etcdserver: requested lease not found");
+  EXPECT_TRUE(rw.key.empty());
+}
+
+TEST(RpcLock, UnknownLeaseFailsAtOnce) {
+  OneMember c(33605);
+  c.Grant(30);  // Waits for the member to be ready.
+  LockResult r = LockNow(c.channel(), "u", 0x1234);
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(r.status.error_message(), "etcdserver: requested lease not found");
+  EXPECT_EQ(c.CreateRevision("u/1234"), 0);
+}
+
+TEST(RpcLock, CancelledWaitEndsAndLeavesTheKeyLikeEtcdsServer) {
+  OneMember c(33606);
+  const int64_t a = c.Grant(30), b = c.Grant(30);
+  ASSERT_TRUE(LockNow(c.channel(), "c", a).status.ok());
+  const auto start = std::chrono::steady_clock::now();
+  LockResult rb = LockNow(c.channel(), "c", b, 300);
+  EXPECT_EQ(rb.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  // etcd's server does not delete the waiter's key (its client does).
+  EXPECT_NE(c.CreateRevision("c/" + Hex(b)), 0);
+  // Many waits at once hold no worker thread: more waiters than the 4 workers, then a put.
+  std::vector<std::future<LockResult>> fs;
+  for (int i = 0; i < 8; ++i) {
+    const int64_t l = c.Grant(30);
+    fs.push_back(
+        std::async(std::launch::async, [&, l] { return LockNow(c.channel(), "c", l, 1500); }));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto kv = etcdserverpb::KV::NewStub(c.channel());
+  etcdserverpb::PutRequest put;
+  put.set_key("free");
+  etcdserverpb::PutResponse pr;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  EXPECT_TRUE(kv->Put(&ctx, put, &pr).ok());
+  for (auto& f : fs) EXPECT_EQ(f.get().status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+TEST(RpcLock, ThreeMembersLockersOnDifferentMembersExcludeEachOther) {
+  ThreeMembers c;
+  ASSERT_TRUE(c.WaitPublished());
+  auto lease = [&](consensus::NodeId id) {
+    auto stub = etcdserverpb::Lease::NewStub(c.Channel(id));
+    etcdserverpb::LeaseGrantRequest req;
+    req.set_ttl(30);
+    etcdserverpb::LeaseGrantResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    EXPECT_TRUE(stub->LeaseGrant(&ctx, req, &resp).ok());
+    return resp.id();
+  };
+  const int64_t a = lease(1), b = lease(2);
+  LockResult ra = LockNow(c.Channel(1), "x", a);
+  ASSERT_TRUE(ra.status.ok()) << ra.status.error_message();
+  auto fb = std::async(std::launch::async, [&] { return LockNow(c.Channel(3), "x", b); });
+  EXPECT_EQ(fb.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+      << "two holders at once";
+  Unlock(c.Channel(2), ra.key);
+  ASSERT_EQ(fb.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  LockResult rb = fb.get();
+  ASSERT_TRUE(rb.status.ok()) << rb.status.error_message();
+  EXPECT_EQ(rb.key, "x/" + Hex(b));
+}
+
+}  // namespace
+}  // namespace ballot::rpc
