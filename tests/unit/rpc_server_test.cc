@@ -47,7 +47,7 @@ class RpcCluster {
       o.node.snap_dir = dir + "/snap";
       o.node.initial_voters = {1, 2, 3};
       o.node.tick_ms = 10;
-      o.node.election_ticks = 10;
+      o.node.election_ticks = 30;  // 300 ms: fewer spurious elections on a loaded machine.
       o.node.seed = id;
       o.store_dir = dir + "/db";
       o.initial_members = initial;
