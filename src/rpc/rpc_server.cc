@@ -517,6 +517,9 @@ Result<std::unique_ptr<RpcServer>> RpcServer::Start(Member* member, RpcServerOpt
   }
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_receive_bytes));
   builder.SetMaxSendMessageSize(std::numeric_limits<int>::max());
+  // gRPC sets SO_REUSEPORT by default: a second member started on the same client port would
+  // silently share it and receive half the connections. Refuse it instead ("address in use").
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&impl->kv);
   builder.RegisterService(&impl->watch);
   builder.RegisterService(&impl->lease);

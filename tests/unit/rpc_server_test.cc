@@ -22,13 +22,14 @@ using server::MemberInfo;
 using server::MemberOptions;
 using server::testing::In;
 
-constexpr int kBasePort = 33520;
-
-int ClientPort(NodeId id) { return kBasePort + static_cast<int>(id); }
+// Each test has its own ports: ctest runs tests in parallel, and a port in use fails the start.
+int base_port = 0;
+int ClientPort(NodeId id) { return base_port + static_cast<int>(id); }
 
 class RpcCluster {
  public:
-  RpcCluster() {
+  explicit RpcCluster(int base) {
+    base_port = base;
     std::vector<MemberInfo> initial;
     for (NodeId id : {1, 2, 3}) {
       MemberInfo m;
@@ -114,7 +115,7 @@ std::unique_ptr<grpc::ClientContext> Ctx() {
 }
 
 TEST(RpcServer, PutOnAFollowerIsForwardedAndReadEverywhere) {
-  RpcCluster c;
+  RpcCluster c(33520);
   NodeId leader = c.Leader();
   ASSERT_NE(leader, consensus::kNoNode);
   ASSERT_TRUE(c.WaitPublished());
@@ -142,7 +143,7 @@ TEST(RpcServer, PutOnAFollowerIsForwardedAndReadEverywhere) {
 }
 
 TEST(RpcServer, ErrorsCarryEtcdsCodesAndMessages) {
-  RpcCluster c;
+  RpcCluster c(33530);
   NodeId leader = c.Leader();
   ASSERT_NE(leader, consensus::kNoNode);
   auto kv = etcdserverpb::KV::NewStub(c.Channel(leader));
@@ -177,7 +178,7 @@ TEST(RpcServer, ErrorsCarryEtcdsCodesAndMessages) {
 }
 
 TEST(RpcServer, WatchStreamDeliversEventsFromAnotherMembersWrites) {
-  RpcCluster c;
+  RpcCluster c(33540);
   NodeId leader = c.Leader();
   ASSERT_NE(leader, consensus::kNoNode);
   NodeId follower = leader == 3 ? 2 : 3;
@@ -219,7 +220,7 @@ TEST(RpcServer, WatchStreamDeliversEventsFromAnotherMembersWrites) {
 }
 
 TEST(RpcServer, KeepAliveOnAFollowerRenewsTheLeadersLease) {
-  RpcCluster c;
+  RpcCluster c(33550);
   NodeId leader = c.Leader();
   ASSERT_NE(leader, consensus::kNoNode);
   ASSERT_TRUE(c.WaitPublished());
