@@ -1,4 +1,4 @@
-// v3electionpb.Election over a one-member cluster served on 127.0.0.1 (ports 33650-33699):
+// v3electionpb.Election over a one-member cluster served on 127.0.0.1 (ports 31650-31699):
 // Campaign queues behind the leader, Leader, Proclaim (only by the leader), Resign, Observe.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -155,7 +155,7 @@ grpc::Status Resign(std::shared_ptr<grpc::Channel> ch, const v3electionpb::Leade
 }
 
 TEST(RpcElection, CampaignLeaderProclaimResign) {
-  OneMember c(33651);
+  OneMember c(31651);
   const int64_t a = c.Grant(30), b = c.Grant(30);
   mvccpb::KeyValue kv;
   grpc::Status s = Leader(c.channel(), "e", &kv);
@@ -204,7 +204,7 @@ TEST(RpcElection, CampaignLeaderProclaimResign) {
 }
 
 TEST(RpcElection, ObserveSeesTheLeaderAndEveryChange) {
-  OneMember c(33652);
+  OneMember c(31652);
   const int64_t a = c.Grant(30), b = c.Grant(30);
   v3electionpb::LeaderKey la, lb;
   ASSERT_TRUE(Campaign(c.channel(), "o", a, "v1", &la).ok());

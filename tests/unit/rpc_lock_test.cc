@@ -1,4 +1,4 @@
-// v3lockpb.Lock over one- and three-member clusters on 127.0.0.1 (ports 33600-33649): mutual
+// v3lockpb.Lock over one- and three-member clusters on 127.0.0.1 (ports 31600-31649): mutual
 // exclusion, FIFO order, fencing tokens, revoked holders, and a waiter whose lease expires.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -109,7 +109,7 @@ class OneMember {
   std::shared_ptr<grpc::Channel> channel_;
 };
 
-// Three members in one process (in-process peer network), each serving on 33610 + id.
+// Three members in one process (in-process peer network), each serving on 31610 + id.
 class ThreeMembers {
  public:
   ThreeMembers() {
@@ -158,7 +158,7 @@ class ThreeMembers {
       m.reset();
     }
   }
-  static int Port(consensus::NodeId id) { return 33610 + static_cast<int>(id); }
+  static int Port(consensus::NodeId id) { return 31610 + static_cast<int>(id); }
   // Every member published its client URL (forwarding to the leader needs it).
   bool WaitPublished() {
     for (int i = 0; i < 250; ++i) {
@@ -219,7 +219,7 @@ std::string Hex(int64_t id) {
 }
 
 TEST(RpcLock, SecondLockerWaitsForUnlockAndGetsAHigherFencingToken) {
-  OneMember c(33601);
+  OneMember c(31601);
   const int64_t a = c.Grant(30), b = c.Grant(30);
   LockResult ra = LockNow(c.channel(), "m", a);
   ASSERT_TRUE(ra.status.ok()) << ra.status.error_message();
@@ -247,7 +247,7 @@ TEST(RpcLock, SecondLockerWaitsForUnlockAndGetsAHigherFencingToken) {
 }
 
 TEST(RpcLock, WaitersAreGrantedInFifoOrder) {
-  OneMember c(33602);
+  OneMember c(31602);
   const int64_t h = c.Grant(30);
   const int64_t w[3] = {c.Grant(30), c.Grant(30), c.Grant(30)};
   ASSERT_TRUE(LockNow(c.channel(), "q", h).status.ok());
@@ -278,7 +278,7 @@ TEST(RpcLock, WaitersAreGrantedInFifoOrder) {
 }
 
 TEST(RpcLock, WaiterProceedsWhenTheHoldersLeaseIsRevoked) {
-  OneMember c(33603);
+  OneMember c(31603);
   const int64_t a = c.Grant(30), b = c.Grant(30);
   ASSERT_TRUE(LockNow(c.channel(), "r", a).status.ok());
   auto fb = std::async(std::launch::async, [&] { return LockNow(c.channel(), "r", b); });
@@ -291,7 +291,7 @@ TEST(RpcLock, WaiterProceedsWhenTheHoldersLeaseIsRevoked) {
 }
 
 TEST(RpcLock, WaiterWhoseLeaseExpiredGetsAnErrorNotTheLock) {
-  OneMember c(33604);
+  OneMember c(31604);
   const int64_t holder = c.Grant(30), waiter = c.Grant(1);
   LockResult rh = LockNow(c.channel(), "e", holder);
   ASSERT_TRUE(rh.status.ok());
@@ -314,7 +314,7 @@ TEST(RpcLock, WaiterWhoseLeaseExpiredGetsAnErrorNotTheLock) {
 }
 
 TEST(RpcLock, UnknownLeaseFailsAtOnce) {
-  OneMember c(33605);
+  OneMember c(31605);
   c.Grant(30);  // Waits for the member to be ready.
   LockResult r = LockNow(c.channel(), "u", 0x1234);
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::NOT_FOUND);
@@ -323,7 +323,7 @@ TEST(RpcLock, UnknownLeaseFailsAtOnce) {
 }
 
 TEST(RpcLock, CancelledWaitEndsAndLeavesTheKeyLikeEtcdsServer) {
-  OneMember c(33606);
+  OneMember c(31606);
   const int64_t a = c.Grant(30), b = c.Grant(30);
   ASSERT_TRUE(LockNow(c.channel(), "c", a).status.ok());
   const auto start = std::chrono::steady_clock::now();

@@ -115,7 +115,7 @@ std::unique_ptr<grpc::ClientContext> Ctx() {
 }
 
 TEST(RpcServer, PutOnAFollowerIsForwardedAndReadEverywhere) {
-  RpcCluster c(33520);
+  RpcCluster c(31520);
   NodeId leader = c.Leader();
   ASSERT_NE(leader, consensus::kNoNode);
   ASSERT_TRUE(c.WaitPublished());
@@ -143,7 +143,7 @@ TEST(RpcServer, PutOnAFollowerIsForwardedAndReadEverywhere) {
 }
 
 TEST(RpcServer, ErrorsCarryEtcdsCodesAndMessages) {
-  RpcCluster c(33530);
+  RpcCluster c(31530);
   NodeId leader = c.Leader();
   ASSERT_NE(leader, consensus::kNoNode);
   auto kv = etcdserverpb::KV::NewStub(c.Channel(leader));
@@ -178,7 +178,7 @@ TEST(RpcServer, ErrorsCarryEtcdsCodesAndMessages) {
 }
 
 TEST(RpcServer, WatchStreamDeliversEventsFromAnotherMembersWrites) {
-  RpcCluster c(33540);
+  RpcCluster c(31540);
   NodeId leader = c.Leader();
   ASSERT_NE(leader, consensus::kNoNode);
   NodeId follower = leader == 3 ? 2 : 3;
@@ -220,7 +220,7 @@ TEST(RpcServer, WatchStreamDeliversEventsFromAnotherMembersWrites) {
 }
 
 TEST(RpcServer, KeepAliveOnAFollowerRenewsTheLeadersLease) {
-  RpcCluster c(33550);
+  RpcCluster c(31550);
   NodeId leader = c.Leader();
   ASSERT_NE(leader, consensus::kNoNode);
   ASSERT_TRUE(c.WaitPublished());
