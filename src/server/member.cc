@@ -26,7 +26,9 @@ namespace {
 constexpr size_t kExpiredLeasesPerRoundMax = 16;
 constexpr size_t kCheckpointsPerRoundMax = 1000;  // etcd's maxLeaseCheckpointBatchSize.
 constexpr int kHousekeepingIntervalMs = 100;
-constexpr int kPublishRetryMs = 1000;
+// A follower can forward its publication only once the leader published its own client URLs;
+// retry soon, so that the member list is complete shortly after the cluster is healthy.
+constexpr int kPublishRetryMs = 100;
 constexpr char kMemberPrefix[] = "member/";
 constexpr char kRemovedPrefix[] = "removed/";
 constexpr char kLeasePrefix[] = "lease/";
@@ -307,6 +309,8 @@ internal::ForwardResponse Member::HandleForwardedTimeToLive(
 // ---- KV ----
 
 Status Member::LinearizableWait() {
+  // etcd serves a learner only serializable reads (and status).
+  if (node_->status().conf.learners.count(options_.node.id) > 0) return ErrNotSupportedForLearner();
   const Deadline deadline = RequestDeadline();
   Result<Index> index = node_->ReadIndex(deadline);
   // The engine refuses a read index only while it knows no leader: wait for one (the status the
