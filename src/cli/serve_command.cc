@@ -18,6 +18,7 @@
 #include "config/identity.h"
 #include "config/serve_config.h"
 #include "rpc/rpc_server.h"
+#include "server/join.h"
 #include "server/member.h"
 #include "transport/transport.h"
 
@@ -38,6 +39,9 @@ class TransportSender : public server::PeerSender {
 };
 
 std::atomic<server::Member*> g_member{nullptr};
+
+// How long a joining member keeps asking the others for the member list.
+constexpr int kJoinDiscoveryMs = 30000;
 
 void FatalExit(const Status& s) {
   spdlog::critical("ballot serve: stopping: {}", s.ToString());
@@ -75,11 +79,36 @@ class ServeCommand : public Command {
 
  private:
   Status Serve(const config::ServeConfig& cfg) {
-    if (cfg.parsed.initial_cluster_state != config::ClusterState::kNew) {
-      return Status::Unimplemented(
-          "--initial-cluster-state existing (joining a running cluster) is not supported yet");
-    }
     ASSIGN_OR_RETURN(config::InitialMembershipInfo membership, config::InitialMembership(cfg));
+    const bool joining = cfg.parsed.initial_cluster_state == config::ClusterState::kExisting;
+    std::vector<server::MemberInfo> joined_members;
+    if (joining) {
+      // The cluster assigned this member's id in MemberAdd; its cluster id is the running
+      // cluster's, not one computed from --initial-cluster (which names this member too).
+      std::vector<std::string> self_urls;
+      std::vector<std::string> others;
+      for (const auto& u : cfg.parsed.initial_advertise_peer_urls)
+        self_urls.push_back(u.ToString());
+      for (const auto& m : membership.members) {
+        if (m.id == membership.self_id) continue;
+        for (const auto& u : m.peer_urls) others.push_back(u.ToString());
+      }
+      auto info = server::DiscoverCluster(
+          others, self_urls, server::Clock::now() + std::chrono::milliseconds(kJoinDiscoveryMs));
+      if (!info.ok()) {
+        return Status(info.status().code(),
+                      "joining an existing cluster: " + info.status().message());
+      }
+      membership.cluster_id = info->cluster_id;
+      membership.self_id = info->self_id;
+      joined_members = std::move(info->members);
+      for (auto& m : joined_members) {
+        if (m.id == membership.self_id && m.name.empty()) m.name = cfg.name;
+      }
+      spdlog::info("member {}: joining cluster {} as member {} ({} members)", cfg.name,
+                   config::IdToHex(membership.cluster_id), config::IdToHex(membership.self_id),
+                   joined_members.size());
+    }
     config::DataDirIdentity identity;
     identity.cluster_id = membership.cluster_id;
     identity.member_id = membership.self_id;
@@ -100,6 +129,14 @@ class ServeCommand : public Command {
     ASSIGN_OR_RETURN(topts.listen_url, config::GrpcListenAddress(cfg.parsed.listen_peer_urls[0]));
     topts.listen_url = "http://" + topts.listen_url;
     topts.max_message_bytes = std::max<uint64_t>(32 << 20, 2 * cfg.max_request_bytes);
+    // Members joining later ask for the member list on the peer port (server/join.h).
+    server::PeerClusterService peer_cluster_service(
+        []() -> Result<etcdserverpb::MemberListResponse> {
+          server::Member* m = g_member.load();
+          if (m == nullptr) return Status::Unavailable("member not started");
+          return m->MemberList();
+        });
+    topts.extra_services.push_back(&peer_cluster_service);
     transport::Transport transport(topts, [](std::vector<consensus::Message> messages) {
       server::Member* m = g_member.load();
       if (m == nullptr) return;  // Not started yet: the engine retransmits.
@@ -142,13 +179,19 @@ class ServeCommand : public Command {
     n.max_message_bytes = 1 << 20;
     n.seed = std::random_device{}() ^ membership.self_id;
     n.on_fatal = &FatalExit;
-    for (const auto& m : membership.members) {
-      n.initial_voters.insert(m.id);
-      server::MemberInfo info;
-      info.id = m.id;
-      info.name = m.name;
-      for (const auto& u : m.peer_urls) info.peer_urls.push_back(u.ToString());
-      mopts.initial_members.push_back(std::move(info));
+    if (joining) {
+      // No membership of its own: the engine learns it from the leader (it cannot campaign
+      // before), and the member list starts as the cluster's.
+      mopts.initial_members = joined_members;
+    } else {
+      for (const auto& m : membership.members) {
+        n.initial_voters.insert(m.id);
+        server::MemberInfo info;
+        info.id = m.id;
+        info.name = m.name;
+        for (const auto& u : m.peer_urls) info.peer_urls.push_back(u.ToString());
+        mopts.initial_members.push_back(std::move(info));
+      }
     }
     mopts.store_dir = data_dir->db_dir();
     for (const auto& u : cfg.parsed.advertise_client_urls)

@@ -404,6 +404,55 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
   WorkerPool* p_;
 };
 
+// Maintenance.Snapshot: the member's store snapshot stream, sent in chunks with the bytes left
+// after each (etcd's remaining_bytes); etcdctl writes the chunks to a file. The stream is read
+// whole on the worker pool first (as the member's own snapshots are), so the total is known.
+class SnapshotReactor final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
+ public:
+  static constexpr size_t kChunkBytesMax = 32 * 1024;  // etcd's snapshotSendBufferSize.
+
+  SnapshotReactor(Member* m, WorkerPool* p) : member_(m) {
+    const bool queued = p->Submit([this] {
+      Result<std::string> data = member_->SnapshotStream();
+      if (!data.ok()) {
+        Finish(ToGrpc(data.status()));
+        return;
+      }
+      data_ = std::move(data).value();
+      WriteNext();
+    });
+    if (!queued) Finish(ToGrpc(server::ErrTooManyRequests()));
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream cancelled"));
+      return;
+    }
+    if (sent_ >= data_.size()) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    WriteNext();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void WriteNext() {
+    const size_t n = std::min(kChunkBytesMax, data_.size() - sent_);
+    response_.Clear();
+    member_->FillHeader(response_.mutable_header());
+    response_.set_blob(data_.substr(sent_, n));
+    sent_ += n;
+    response_.set_remaining_bytes(data_.size() - sent_);
+    StartWrite(&response_);
+  }
+
+  Member* member_;
+  std::string data_;
+  size_t sent_ = 0;
+  etcdserverpb::SnapshotResponse response_;
+};
+
 class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
  public:
   MaintenanceService(Member* m, WorkerPool* p) : m_(m), p_(p) {}
@@ -411,6 +460,10 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
                                    const etcdserverpb::StatusRequest* req,
                                    etcdserverpb::StatusResponse* resp) override {
     return RunUnary(p_, ctx, resp, [m = m_] { return m->MaintenanceStatus(); });
+  }
+  grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
+      grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest* req) override {
+    return new SnapshotReactor(m_, p_);
   }
   grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx,
                                    const etcdserverpb::HashKVRequest* req,

@@ -40,6 +40,11 @@ inline Status ErrPeerUrlExists() {
 inline Status ErrMemberNotLearner() {
   return Status::FailedPrecondition(std::string(kErrMemberNotLearner));
 }
+inline constexpr std::string_view kErrNotSupportedForLearner =
+    "etcdserver: rpc not supported for learner";
+inline Status ErrNotSupportedForLearner() {
+  return Status::Unavailable(std::string(kErrNotSupportedForLearner));
+}
 inline Status ErrUnhealthy() { return Status::Unavailable(std::string(kErrUnhealthy)); }
 
 inline bool IsNotLeader(const Status& s) {

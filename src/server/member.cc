@@ -10,6 +10,7 @@
 #include "mvcc/snapshot.h"
 #include "server/convert.h"
 #include "server/errors.h"
+#include "server/sha256.h"
 
 namespace ballot::server {
 
@@ -26,7 +27,10 @@ namespace {
 constexpr size_t kExpiredLeasesPerRoundMax = 16;
 constexpr size_t kCheckpointsPerRoundMax = 1000;  // etcd's maxLeaseCheckpointBatchSize.
 constexpr int kHousekeepingIntervalMs = 100;
-constexpr int kPublishRetryMs = 1000;
+constexpr size_t kSnapshotAlignBytes = 512;
+// A follower can forward its publication only once the leader published its own client URLs;
+// retry soon, so that the member list is complete shortly after the cluster is healthy.
+constexpr int kPublishRetryMs = 100;
 constexpr char kMemberPrefix[] = "member/";
 constexpr char kRemovedPrefix[] = "removed/";
 constexpr char kLeasePrefix[] = "lease/";
@@ -307,6 +311,8 @@ internal::ForwardResponse Member::HandleForwardedTimeToLive(
 // ---- KV ----
 
 Status Member::LinearizableWait() {
+  // etcd serves a learner only serializable reads (and status).
+  if (node_->status().conf.learners.count(options_.node.id) > 0) return ErrNotSupportedForLearner();
   const Deadline deadline = RequestDeadline();
   Result<Index> index = node_->ReadIndex(deadline);
   // The engine refuses a read index only while it knows no leader: wait for one (the status the
@@ -820,6 +826,19 @@ void Member::ApplyConfChange(mvcc::ApplyBatch& batch, const Entry& entry) {
       if (cc.node == options_.node.id) removed_self_ = true;
       break;
   }
+}
+
+Result<std::string> Member::SnapshotStream() {
+  ASSIGN_OR_RETURN(auto writer, store_->NewSnapshotWriter(""));
+  ASSIGN_OR_RETURN(std::string data, writer->ReadAll());
+  // etcdctl's `snapshot save` takes the last 32 bytes as a SHA-256 of the rest and requires
+  // size % 512 == 32 (etcd's image is a page-aligned bbolt file): pad with zeros to a multiple of
+  // 512, then append the hash. The store stream is the prefix; its own framing ends it.
+  data.resize((data.size() + kSnapshotAlignBytes - 1) / kSnapshotAlignBytes * kSnapshotAlignBytes,
+              '\0');
+  const std::array<uint8_t, 32> sum = Sha256(data);
+  data.append(reinterpret_cast<const char*>(sum.data()), sum.size());
+  return data;
 }
 
 Result<std::string> Member::Snapshot() {

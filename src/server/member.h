@@ -108,6 +108,10 @@ class Member : private StateMachine, private watch::EventSource {
   // ---- etcdserverpb.Maintenance ----
   Result<etcdserverpb::StatusResponse> MaintenanceStatus();
   Result<etcdserverpb::HashKVResponse> HashKV(const etcdserverpb::HashKVRequest& request);
+  // Maintenance.Snapshot: this member's store snapshot stream (mvcc/snapshot.h) as of now,
+  // zero-padded to a multiple of 512 bytes and followed by its SHA-256 (the 32-byte trailer
+  // etcdctl checks). Any thread; it does not wait for the log.
+  Result<std::string> SnapshotStream();
   Status MoveLeader(consensus::NodeId to);
 
   // ---- ballot.internal.Forward: requests a follower forwarded (never forwarded again) ----

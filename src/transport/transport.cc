@@ -548,6 +548,7 @@ Status Transport::Start() {
   int port = 0;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(receiver.get());
+  for (grpc::Service* service : options_.extra_services) builder.RegisterService(service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.SetMaxSendMessageSize(64 << 10);
   // Two members on one port is a configuration error, not load balancing.

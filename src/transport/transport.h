@@ -32,6 +32,7 @@
 
 namespace grpc {
 class Server;
+class Service;
 }  // namespace grpc
 
 namespace ballot::transport {
@@ -84,6 +85,9 @@ class Transport {
     // that broke had lasted at least the max.
     int reconnect_backoff_initial_ms = 50;
     int reconnect_backoff_max_ms = 2000;
+    // More gRPC services served on the peer port (borrowed; they must outlive the transport),
+    // e.g. the member list a joining member asks for (server/join.h).
+    std::vector<grpc::Service*> extra_services;
 
     Status Validate() const;
   };
