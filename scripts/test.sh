@@ -52,21 +52,32 @@ for engine in $ENGINES; do
   variants=$((variants + $(grep -c '^caught:' <<<"$caught_out")))
 done
 
-# Integration tests that Ballot does not pass yet, each with the reason; they still run against
-# etcd (tests/e2e/run.sh --server etcd). Remove a name when Ballot passes it.
-E2E_NOT_YET=${E2E_NOT_YET-"test_ballot_cli test_member test_snapshot test_sigstop"}
+# Integration tests: every test in tests/e2e against each engine. A test that fails is run once
+# more, alone; if it then passes, the log says so loudly ("passed on retry") and the run goes on,
+# so that one timing-sensitive test on a loaded machine does not hide the rest; a test that fails
+# twice fails the tier. E2E_SKIP names tests not to run (for local use; CI runs them all).
+E2E_SKIP=${E2E_SKIP-}
 e2e_tests=()
 for t in tests/e2e/test_*.sh; do
   name=$(basename "$t" .sh)
-  if [[ " $E2E_NOT_YET " != *" $name "* ]]; then e2e_tests+=("$name"); fi
+  if [[ " $E2E_SKIP " != *" $name "* ]]; then e2e_tests+=("$name"); fi
 done
 e2e=0
 if build/bin/ballot --help | grep -q '^  serve'; then
   for engine in $ENGINES; do
     step "tier 3: integration tests against ballot serve, $engine"
-    [[ -n "$E2E_NOT_YET" ]] && echo "not yet passing against Ballot, not run: $E2E_NOT_YET"
-    e2e_out=$(tests/e2e/run.sh --server ballot --engine "$engine" "${e2e_tests[@]}" | tee /dev/stderr)
-    e2e=$((e2e + $(sed -n 's/^e2e summary: \([0-9]*\) passed.*/\1/p' <<<"$e2e_out")))
+    if e2e_out=$(tests/e2e/run.sh --server ballot --engine "$engine" "${e2e_tests[@]}" |
+      tee /dev/stderr); then
+      e2e=$((e2e + $(sed -n 's/^e2e summary: \([0-9]*\) passed.*/\1/p' <<<"$e2e_out")))
+    else
+      failed=$(sed -n 's/^failed: \([a-z_0-9 ]*\)(outputs.*/\1/p' <<<"$e2e_out")
+      [[ -n "$failed" ]] || exit 1
+      echo "=== retrying once: $failed ==="
+      # shellcheck disable=SC2086
+      tests/e2e/run.sh --server ballot --engine "$engine" $failed
+      echo "WARNING: passed on retry ($engine): $failed"
+      e2e=$((e2e + ${#e2e_tests[@]}))
+    fi
   done
 else
   echo "tier 3 skipped: build/bin/ballot has no serve command"
