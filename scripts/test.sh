@@ -66,11 +66,11 @@ e2e=0
 if build/bin/ballot --help | grep -q '^  serve'; then
   for engine in $ENGINES; do
     step "tier 3: integration tests against ballot serve, $engine"
-    if e2e_out=$(tests/e2e/run.sh --server ballot --engine "$engine" "${e2e_tests[@]}" |
-      tee /dev/stderr); then
-      e2e=$((e2e + $(sed -n 's/^e2e summary: \([0-9]*\) passed.*/\1/p' <<<"$e2e_out")))
+    e2e_log=$(mktemp)
+    if tests/e2e/run.sh --server ballot --engine "$engine" "${e2e_tests[@]}" | tee "$e2e_log"; then
+      e2e=$((e2e + $(sed -n 's/^e2e summary: \([0-9]*\) passed.*/\1/p' "$e2e_log")))
     else
-      failed=$(sed -n 's/^failed: \([a-z_0-9 ]*\)(outputs.*/\1/p' <<<"$e2e_out")
+      failed=$(sed -n 's/^failed: \([a-z_0-9 ]*\)(outputs.*/\1/p' "$e2e_log")
       [[ -n "$failed" ]] || exit 1
       echo "=== retrying once: $failed ==="
       # shellcheck disable=SC2086
@@ -78,6 +78,7 @@ if build/bin/ballot --help | grep -q '^  serve'; then
       echo "WARNING: passed on retry ($engine): $failed"
       e2e=$((e2e + ${#e2e_tests[@]}))
     fi
+    rm -f "$e2e_log"
   done
 else
   echo "tier 3 skipped: build/bin/ballot has no serve command"
