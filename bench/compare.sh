@@ -7,6 +7,8 @@
 #   --reps N     repetitions (default 3; the table shows the median)
 #   --duration   seconds per workload run (default 10)
 #   --out FILE   also keep the raw results, one JSON object per run (default: a temp file)
+#   --systems LIST    comma-separated subset of etcd,ballot-raft,ballot-multipaxos (default all)
+#   --workloads LIST  comma-separated subset of the workload names below (default all)
 # Environment: BALLOT (default build/bin/ballot), ETCD (default /usr/bin/etcd).
 #
 # Every cluster runs on 127.0.0.1 with data in a temp dir and fsync on, with the same flags:
@@ -27,13 +29,17 @@ ETCD=${ETCD:-/usr/bin/etcd}
 REPS=3
 DURATION=10
 OUT=""
+ONLY_SYSTEMS=""
+ONLY_WORKLOADS=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) REPS=1; DURATION=2; shift ;;
     --reps) REPS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --systems) ONLY_SYSTEMS=$2; shift 2 ;;
+    --workloads) ONLY_WORKLOADS=$2; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "compare: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -154,6 +160,31 @@ WORKLOADS=(
   "watch-latency|watch --watchers 100 --clients 8 --conns 4 --rate 100"
   "lease-keepalive|lease-keepalive --leases 1000 --clients 100 --conns 10"
 )
+
+# --systems / --workloads: keep only the named ones; an unknown name is an error.
+keep_only() {  # keep_only LIST NAME...: prints the NAMEs in LIST, fails on a LIST entry not in NAMEs
+  local list=$1 want
+  shift
+  for want in ${list//,/ }; do
+    [[ " $* " == *" $want "* ]] || { echo "compare: unknown name $want (known: $*)" >&2; return 1; }
+  done
+  for want in "$@"; do [[ ",$list," == *",$want,"* ]] && echo "$want"; done
+  return 0
+}
+if [[ -n "$ONLY_SYSTEMS" ]]; then
+  keep_only "$ONLY_SYSTEMS" "${SYSTEMS[@]}" >/dev/null || exit 2
+  mapfile -t SYSTEMS < <(keep_only "$ONLY_SYSTEMS" "${SYSTEMS[@]}")
+fi
+if [[ -n "$ONLY_WORKLOADS" ]]; then
+  names=()
+  for entry in "${WORKLOADS[@]}"; do names+=("${entry%%|*}"); done
+  keep_only "$ONLY_WORKLOADS" "${names[@]}" >/dev/null || exit 2
+  kept=()
+  for entry in "${WORKLOADS[@]}"; do
+    [[ ",$ONLY_WORKLOADS," == *",${entry%%|*},"* ]] && kept+=("$entry")
+  done
+  WORKLOADS=("${kept[@]}")
+fi
 
 run_workloads() {
   local system=$1 rep=$2 entry name flags cpu_before cpu_after out started load

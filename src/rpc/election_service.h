@@ -9,11 +9,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include "rpc/lock_service.h"
-#include "rpc/worker_pool.h"
 #include "server/member.h"
+#include "server/worker_pool.h"
 #include "v3election.grpc.pb.h"
 
 namespace ballot::rpc {
+
+using server::WorkerPool;
 
 inline constexpr char kErrElectionNotLeader[] = "election: not leader";
 inline constexpr char kErrElectionNoLeader[] = "election: no leader";

@@ -22,11 +22,13 @@
 #include <thread>
 
 #include "base/status.h"
-#include "rpc/worker_pool.h"
 #include "server/member.h"
+#include "server/worker_pool.h"
 #include "v3lock.grpc.pb.h"
 
 namespace ballot::rpc {
+
+using server::WorkerPool;
 
 // The range end that covers every key starting with `prefix`.
 std::string PrefixEnd(const std::string& prefix);

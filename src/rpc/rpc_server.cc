@@ -16,15 +16,16 @@
 #include "rpc.grpc.pb.h"
 #include "rpc/election_service.h"
 #include "rpc/lock_service.h"
-#include "rpc/worker_pool.h"
 #include "server/convert.h"
 #include "server/errors.h"
+#include "server/worker_pool.h"
 
 namespace ballot::rpc {
 
 namespace {
 
 using server::Member;
+using server::WorkerPool;
 
 constexpr size_t kWatchPollMax = 16;  // Responses taken from a stream's outbox per write round.
 
@@ -47,28 +48,53 @@ grpc::ServerUnaryReactor* RunUnary(WorkerPool* pool, grpc::CallbackServerContext
   return reactor;
 }
 
+// Starts an asynchronous member request whose answer finishes the unary reactor; the calling
+// gRPC thread does not wait.
+template <typename Response, typename Start>
+grpc::ServerUnaryReactor* RunAsync(grpc::CallbackServerContext* ctx, Response* response,
+                                   Start start) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  start([reactor, response](Result<Response> r) {
+    if (r.ok()) *response = std::move(r).value();
+    reactor->Finish(ToGrpc(r.ok() ? Status::Ok() : r.status()));
+  });
+  return reactor;
+}
+
 class KvService final : public etcdserverpb::KV::CallbackService {
  public:
   KvService(Member* m, WorkerPool* p) : m_(m), p_(p) {}
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
                                   const etcdserverpb::RangeRequest* req,
                                   etcdserverpb::RangeResponse* resp) override {
-    return RunUnary(p_, ctx, resp, [m = m_, req] { return m->Range(*req); });
+    // The consistency wait holds no thread; the read itself runs on the pool.
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    m_->RangeReadyAsync(*req, [m = m_, p = p_, reactor, req, resp](Status ready) {
+      if (!ready.ok()) return reactor->Finish(ToGrpc(ready));
+      const bool queued = p->Submit([m, reactor, req, resp] {
+        Result<etcdserverpb::RangeResponse> r = m->RangeLocal(*req);
+        if (r.ok()) *resp = std::move(r).value();
+        reactor->Finish(ToGrpc(r.ok() ? Status::Ok() : r.status()));
+      });
+      if (!queued) reactor->Finish(ToGrpc(server::ErrTooManyRequests()));
+    });
+    return reactor;
   }
   grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx,
                                 const etcdserverpb::PutRequest* req,
                                 etcdserverpb::PutResponse* resp) override {
-    return RunUnary(p_, ctx, resp, [m = m_, req] { return m->Put(*req); });
+    return RunAsync(ctx, resp, [m = m_, req](auto done) { m->PutAsync(*req, std::move(done)); });
   }
   grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
                                         const etcdserverpb::DeleteRangeRequest* req,
                                         etcdserverpb::DeleteRangeResponse* resp) override {
-    return RunUnary(p_, ctx, resp, [m = m_, req] { return m->DeleteRange(*req); });
+    return RunAsync(ctx, resp,
+                    [m = m_, req](auto done) { m->DeleteRangeAsync(*req, std::move(done)); });
   }
   grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx,
                                 const etcdserverpb::TxnRequest* req,
                                 etcdserverpb::TxnResponse* resp) override {
-    return RunUnary(p_, ctx, resp, [m = m_, req] { return m->Txn(*req); });
+    return RunAsync(ctx, resp, [m = m_, req](auto done) { m->TxnAsync(*req, std::move(done)); });
   }
   grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
                                     const etcdserverpb::CompactionRequest* req,
@@ -502,8 +528,9 @@ class ForwardService final : public internal::Forward::CallbackService {
   grpc::ServerUnaryReactor* Propose(grpc::CallbackServerContext* ctx,
                                     const internal::InternalRequest* req,
                                     internal::ForwardResponse* resp) override {
-    return RunUnary(p_, ctx, resp, [m = m_, req]() -> Result<internal::ForwardResponse> {
-      return m->HandleForwardedPropose(*req);
+    return RunAsync(ctx, resp, [m = m_, req](auto done) {
+      m->HandleForwardedPropose(
+          *req, [done = std::move(done)](internal::ForwardResponse fr) { done(std::move(fr)); });
     });
   }
   grpc::ServerUnaryReactor* LeaseKeepAlive(grpc::CallbackServerContext* ctx,

@@ -117,6 +117,53 @@ Result<internal::ForwardResponse> Forwarder::Propose(const std::vector<std::stri
   });
 }
 
+// One asynchronous forward: the gRPC call's state lives as long as its callback.
+struct AsyncForward {
+  std::vector<std::string> urls;
+  size_t next = 0;  // The URL to try next.
+  internal::InternalRequest request;
+  Deadline deadline;
+  std::function<void(Result<internal::ForwardResponse>)> done;
+  Status last = Status::Unavailable("the leader has published no client URL yet");
+};
+
+void Forwarder::ProposeAsync(const std::vector<std::string>& urls,
+                             const internal::InternalRequest& request, Deadline deadline,
+                             std::function<void(Result<internal::ForwardResponse>)> done) {
+  auto f = std::make_shared<AsyncForward>();
+  f->urls = urls;
+  f->request = request;
+  f->deadline = deadline;
+  f->done = std::move(done);
+  TryNext(std::move(f));
+}
+
+void Forwarder::TryNext(std::shared_ptr<AsyncForward> f) {
+  while (f->next < f->urls.size()) {
+    const std::string& url = f->urls[f->next++];
+    auto target = ClientUrlToTarget(url);
+    if (!target.ok()) {
+      f->last = target.status();
+      continue;
+    }
+    struct Call {
+      grpc::ClientContext ctx;
+      internal::ForwardResponse response;
+    };
+    auto call = std::make_shared<Call>();
+    call->ctx.set_deadline(std::chrono::system_clock::now() + (f->deadline - Clock::now()));
+    StubFor(*target)->async()->Propose(
+        &call->ctx, &f->request, &call->response, [this, f, call, url](grpc::Status s) {
+          if (s.ok()) return f->done(std::move(call->response));
+          f->last =
+              Status::Unavailable("forwarding to the leader at " + url + ": " + s.error_message());
+          TryNext(f);
+        });
+    return;
+  }
+  f->done(f->last);
+}
+
 Result<internal::ForwardResponse> Forwarder::LeaseKeepAlive(
     const std::vector<std::string>& urls, const etcdserverpb::LeaseKeepAliveRequest& request,
     Deadline deadline) {

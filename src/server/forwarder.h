@@ -6,6 +6,7 @@
 
 #include <grpcpp/channel.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,12 +23,18 @@ namespace ballot::server {
 // "http://host:port" or "host:port" -> "host:port"; InvalidArgument for other schemes.
 Result<std::string> ClientUrlToTarget(const std::string& url);
 
+struct AsyncForward;  // One asynchronous forward (forwarder.cc).
+
 class Forwarder {
  public:
   // Sends to the first of `urls` that answers; Unavailable if none does before `deadline`.
   Result<internal::ForwardResponse> Propose(const std::vector<std::string>& urls,
                                             const internal::InternalRequest& request,
                                             Deadline deadline);
+  // Propose without blocking: `done` runs once, on a gRPC thread, and must not block. Tries `urls`
+  // in order while they are unreachable.
+  void ProposeAsync(const std::vector<std::string>& urls, const internal::InternalRequest& request,
+                    Deadline deadline, std::function<void(Result<internal::ForwardResponse>)> done);
   Result<internal::ForwardResponse> LeaseKeepAlive(
       const std::vector<std::string>& urls, const etcdserverpb::LeaseKeepAliveRequest& request,
       Deadline deadline);
@@ -47,6 +54,7 @@ class Forwarder {
 
  private:
   internal::Forward::Stub* StubFor(const std::string& target);
+  void TryNext(std::shared_ptr<AsyncForward> f);
   etcdserverpb::Cluster::Stub* ClusterStubFor(const std::string& target);
   template <typename Request, typename Response, typename Call>
   Result<Response> SendCluster(const std::vector<std::string>& urls, const Request& request,

@@ -163,6 +163,7 @@ Status Member::Init(PeerSender* peers) {
 }
 
 void Member::Stop() {
+  closing_ = true;
   {
     std::lock_guard<std::mutex> lock(housekeeping_mu_);
     stopping_ = true;
@@ -170,6 +171,13 @@ void Member::Stop() {
   housekeeping_cv_.notify_all();
   if (housekeeping_thread_.joinable()) housekeeping_thread_.join();
   if (node_) node_->Stop();
+  // Every asynchronous request still waiting gets its answer before the member goes.
+  slow_pool_.Stop();
+  wait_.Expire(Clock::time_point::max(), ErrStopped());
+  if (!forwards_.WaitIdle(Clock::now() +
+                          std::chrono::milliseconds(options_.request_timeout_ms + 1000))) {
+    BLOG_ERROR("member {}: forwarded requests still in flight at stop", options_.node.name);
+  }
 }
 
 int64_t Member::NowMs() const {
@@ -213,33 +221,83 @@ Status Member::MapProposeError(const Status& s) const {
   }
 }
 
+// A proposal's way: forwarded at once when another member leads; otherwise handed to the engine
+// and answered by the apply thread (Wait). Nothing here blocks the calling thread: waiting for an
+// election to end happens on the member's small pool for that (slow_pool_).
+struct Member::Proposal {
+  InternalRequest request;
+  std::string data;
+  Deadline deadline;
+  bool may_forward = true;
+  ApplyCallback done;  // Moved into wait_ while the engine has the proposal.
+};
+
+void Member::ProposeAsync(InternalRequest request, bool may_forward, ApplyCallback done) {
+  auto p = std::make_shared<Proposal>();
+  p->deadline = RequestDeadline();
+  p->may_forward = may_forward;
+  request.set_id(next_request_id_.fetch_add(1));
+  p->data = request.SerializeAsString();
+  if (p->data.size() > options_.max_request_bytes) return done(ErrRequestTooLarge());
+  p->request = std::move(request);
+  p->done = std::move(done);
+  Attempt(std::move(p));
+}
+
+void Member::Attempt(std::shared_ptr<Proposal> p) {
+  const NodeStatus st = node_->status();
+  if (!st.fatal.ok() || closing_.load()) return p->done(ErrStopped());
+  const consensus::NodeId leader = st.soft.leader;
+  if (Clock::now() >= p->deadline) {
+    return p->done(leader == consensus::kNoNode ? ErrNoLeader() : ErrTimeout());
+  }
+  if (leader != consensus::kNoNode && leader != options_.node.id) {
+    if (p->may_forward) return ForwardAsync(std::move(p));
+    return p->done(ErrNotLeader());
+  }
+  if (leader == consensus::kNoNode) return RetryLater(std::move(p));
+  const uint64_t id = p->request.id();
+  wait_.Register(id, p->deadline, std::move(p->done));
+  node_->ProposeAsync(p->data, p->deadline, [this, p, id](Status s) {
+    if (s.ok()) return;  // The apply thread (or the deadline) answers.
+    std::optional<ApplyCallback> done = wait_.Take(id);
+    if (!done) return;
+    p->done = std::move(*done);
+    // The engine thread runs this: anything that may wait goes elsewhere.
+    if (s.IsUnavailable()) return RetryLater(std::move(p));
+    p->done(MapProposeError(s));
+  });
+}
+
+void Member::RetryLater(std::shared_ptr<Proposal> p) {
+  // Without a known leader (an election in progress), wait for one, as etcd does; a leader that
+  // just lost its role is asked again after a tick.
+  const bool queued = slow_pool_.Submit([this, p]() mutable {
+    if (!WaitForLeader(p->deadline)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::max(1, options_.node.tick_ms)));
+    }
+    Attempt(std::move(p));
+  });
+  if (!queued) p->done(closing_.load() ? ErrStopped() : ErrTooManyRequests());
+}
+
 Result<ApplyResult> Member::ProposeAndWait(InternalRequest request, bool may_forward) {
-  const Deadline deadline = RequestDeadline();
-  const uint64_t id = next_request_id_.fetch_add(1);
-  request.set_id(id);
-  std::string data = request.SerializeAsString();
-  if (data.size() > options_.max_request_bytes) return ErrRequestTooLarge();
-  std::future<ApplyResult> done = wait_.Register(id);
-  Status s = node_->Propose(data, deadline);
-  // Without a known leader (an election in progress), wait for one, as etcd does.
-  while (s.IsUnavailable() && WaitForLeader(deadline)) s = node_->Propose(data, deadline);
-  if (!s.ok()) {
-    wait_.Cancel(id);
-    Status mapped = MapProposeError(s);
-    if (may_forward && IsNotLeader(mapped)) return Forward(request, deadline);
-    return mapped;
-  }
-  if (done.wait_until(deadline) != std::future_status::ready) {
-    wait_.Cancel(id);
-    return ErrTimeout();
-  }
-  return done.get();
+  auto promise = std::make_shared<std::promise<Result<ApplyResult>>>();
+  std::future<Result<ApplyResult>> future = promise->get_future();
+  ProposeAsync(std::move(request), may_forward,
+               [promise](Result<ApplyResult> r) { promise->set_value(std::move(r)); });
+  // The callback always runs (the deadline is enforced by Housekeeping's Expire); the margin
+  // covers that round.
+  const Deadline latest =
+      RequestDeadline() + std::chrono::milliseconds(2 * kHousekeepingIntervalMs);
+  if (future.wait_until(latest) != std::future_status::ready) return ErrTimeout();
+  return future.get();
 }
 
 bool Member::WaitForLeader(Deadline deadline) {
   const auto step = std::chrono::milliseconds(std::max(1, options_.node.tick_ms));
   if (node_->status().soft.leader != consensus::kNoNode) return false;
-  while (Clock::now() + step < deadline) {
+  while (Clock::now() + step < deadline && !closing_.load()) {
     std::this_thread::sleep_for(step);
     const NodeStatus st = node_->status();
     if (!st.fatal.ok()) return false;
@@ -248,10 +306,8 @@ bool Member::WaitForLeader(Deadline deadline) {
   return false;
 }
 
-Result<ApplyResult> Member::Forward(const InternalRequest& request, Deadline deadline) {
-  const std::vector<std::string> urls = LeaderClientUrls();
-  if (urls.empty()) return ErrNoLeader();
-  ASSIGN_OR_RETURN(internal::ForwardResponse fr, forwarder_.Propose(urls, request, deadline));
+Result<ApplyResult> Member::FromForwarded(const InternalRequest& request,
+                                          const internal::ForwardResponse& fr) {
   ApplyResult result;
   result.status = FromForward(fr);
   if (result.status.ok()) {
@@ -261,6 +317,21 @@ Result<ApplyResult> Member::Forward(const InternalRequest& request, Deadline dea
     }
   }
   return result;
+}
+
+void Member::ForwardAsync(std::shared_ptr<Proposal> p) {
+  const std::vector<std::string> urls = LeaderClientUrls();
+  if (urls.empty()) return p->done(ErrNoLeader());
+  forwards_.Begin();
+  forwarder_.ProposeAsync(urls, p->request, p->deadline,
+                          [this, p](Result<internal::ForwardResponse> fr) {
+                            if (fr.ok()) {
+                              p->done(FromForwarded(p->request, *fr));
+                            } else {
+                              p->done(fr.status());
+                            }
+                            forwards_.End();
+                          });
 }
 
 template <typename Response>
@@ -274,10 +345,12 @@ Result<Response> Member::Answer(Result<ApplyResult> result) {
   return response;
 }
 
-internal::ForwardResponse Member::HandleForwardedPropose(const InternalRequest& request) {
-  Result<ApplyResult> r = ProposeAndWait(request, /*may_forward=*/false);
-  if (!r.ok()) return ToForward(r.status(), nullptr);
-  return ToForward(r->status, r->response.get());
+void Member::HandleForwardedPropose(const InternalRequest& request,
+                                    std::function<void(internal::ForwardResponse)> done) {
+  ProposeAsync(request, /*may_forward=*/false, [done = std::move(done)](Result<ApplyResult> r) {
+    if (!r.ok()) return done(ToForward(r.status(), nullptr));
+    done(ToForward(r->status, r->response.get()));
+  });
 }
 
 internal::ForwardResponse Member::HandleForwardedKeepAlive(
@@ -310,61 +383,137 @@ internal::ForwardResponse Member::HandleForwardedTimeToLive(
 
 // ---- KV ----
 
-Status Member::LinearizableWait() {
-  // etcd serves a learner only serializable reads (and status).
-  if (node_->status().conf.learners.count(options_.node.id) > 0) return ErrNotSupportedForLearner();
-  const Deadline deadline = RequestDeadline();
-  Result<Index> index = node_->ReadIndex(deadline);
-  // The engine refuses a read index only while it knows no leader: wait for one (the status the
-  // member publishes may lag the engine, so do not ask it).
-  const auto step = std::chrono::milliseconds(std::max(1, options_.node.tick_ms));
-  while (!index.ok() && index.status().IsUnavailable() && Clock::now() + step < deadline &&
-         node_->status().fatal.ok()) {
-    std::this_thread::sleep_for(step);
-    index = node_->ReadIndex(deadline);
-  }
-  if (!index.ok()) {
-    return index.status().IsUnavailable() ? ErrNoLeader() : MapProposeError(index.status());
-  }
-  Status s = node_->WaitApplied(*index, deadline);
-  return s.ok() ? s : MapProposeError(s);
+template <typename Response>
+void Member::AnswerAsync(InternalRequest request, Done<Response> done) {
+  ProposeAsync(std::move(request), /*may_forward=*/true,
+               [this, done = std::move(done)](Result<ApplyResult> r) {
+                 done(Answer<Response>(std::move(r)));
+               });
 }
 
-Result<etcdserverpb::RangeResponse> Member::Range(const etcdserverpb::RangeRequest& request) {
-  RETURN_IF_ERROR(CheckRequestSize(request));
-  const mvcc::RangeRequest r = FromProto(request);
-  RETURN_IF_ERROR(mvcc::CheckRangeRequest(r));
-  if (!request.serializable()) RETURN_IF_ERROR(LinearizableWait());
-  ASSIGN_OR_RETURN(mvcc::RangeResponse range, store_->Range(r));
+template <typename Response>
+Result<Response> Member::Await(const std::function<void(Done<Response>)>& start) {
+  auto promise = std::make_shared<std::promise<Result<Response>>>();
+  std::future<Result<Response>> future = promise->get_future();
+  start([promise](Result<Response> r) { promise->set_value(std::move(r)); });
+  const Deadline latest =
+      RequestDeadline() + std::chrono::milliseconds(2 * kHousekeepingIntervalMs);
+  if (future.wait_until(latest) != std::future_status::ready) return ErrTimeout();
+  return future.get();
+}
+
+void Member::LinearizableWaitAsync(std::function<void(Status)> ready) {
+  // etcd serves a learner only serializable reads (and status).
+  if (node_->status().conf.learners.count(options_.node.id) > 0) {
+    return ready(ErrNotSupportedForLearner());
+  }
+  const Deadline deadline = RequestDeadline();
+  struct Read {
+    Member* member;
+    Deadline deadline;
+    std::function<void(Status)> ready;
+    // Asks the engine; while it knows no leader, asks again every tick (from the slow pool: the
+    // engine thread runs the answer). The status the member publishes may lag the engine, so
+    // the engine's answer decides.
+    static void Ask(std::shared_ptr<Read> r) {
+      Member* m = r->member;
+      m->node_->ReadIndexAsync(r->deadline, [r](Result<consensus::Index> index) {
+        Member* m = r->member;
+        if (!index.ok()) {
+          const auto step = std::chrono::milliseconds(std::max(1, m->options_.node.tick_ms));
+          if (index.status().IsUnavailable() && Clock::now() + step < r->deadline &&
+              m->node_->status().fatal.ok() && !m->closing_.load()) {
+            const bool queued = m->slow_pool_.Submit([r, step] {
+              std::this_thread::sleep_for(step);
+              Ask(r);
+            });
+            if (queued) return;
+          }
+          return r->ready(index.status().IsUnavailable() ? ErrNoLeader()
+                                                         : m->MapProposeError(index.status()));
+        }
+        m->node_->WhenApplied(*index, r->deadline, [r](Status s) {
+          r->ready(s.ok() ? s : r->member->MapProposeError(s));
+        });
+      });
+    }
+  };
+  Read::Ask(std::make_shared<Read>(Read{this, deadline, std::move(ready)}));
+}
+
+void Member::RangeReadyAsync(const etcdserverpb::RangeRequest& request,
+                             std::function<void(Status)> ready) {
+  Status s = CheckRequestSize(request);
+  if (s.ok()) s = mvcc::CheckRangeRequest(FromProto(request));
+  if (!s.ok() || request.serializable()) return ready(s);
+  LinearizableWaitAsync(std::move(ready));
+}
+
+Result<etcdserverpb::RangeResponse> Member::RangeLocal(const etcdserverpb::RangeRequest& request) {
+  ASSIGN_OR_RETURN(mvcc::RangeResponse range, store_->Range(FromProto(request)));
   etcdserverpb::RangeResponse response;
   ToProto(range, &response);
   FillHeader(response.mutable_header(), range.header.revision);
   return response;
 }
 
-Result<etcdserverpb::PutResponse> Member::Put(const etcdserverpb::PutRequest& request) {
-  RETURN_IF_ERROR(CheckRequestSize(request));
-  RETURN_IF_ERROR(mvcc::CheckPutRequest(FromProto(request)));
+Result<etcdserverpb::RangeResponse> Member::Range(const etcdserverpb::RangeRequest& request) {
+  auto ready = std::make_shared<std::promise<Status>>();
+  std::future<Status> future = ready->get_future();
+  RangeReadyAsync(request, [ready](Status s) { ready->set_value(std::move(s)); });
+  const Deadline latest =
+      RequestDeadline() + std::chrono::milliseconds(2 * kHousekeepingIntervalMs);
+  if (future.wait_until(latest) != std::future_status::ready) return ErrTimeout();
+  RETURN_IF_ERROR(future.get());
+  return RangeLocal(request);
+}
+
+void Member::PutAsync(const etcdserverpb::PutRequest& request,
+                      Done<etcdserverpb::PutResponse> done) {
+  Status s = CheckRequestSize(request);
+  if (s.ok()) s = mvcc::CheckPutRequest(FromProto(request));
+  if (!s.ok()) return done(s);
   InternalRequest ir;
   *ir.mutable_put() = request;
-  return Answer<etcdserverpb::PutResponse>(ProposeAndWait(std::move(ir)));
+  AnswerAsync<etcdserverpb::PutResponse>(std::move(ir), std::move(done));
+}
+
+void Member::DeleteRangeAsync(const etcdserverpb::DeleteRangeRequest& request,
+                              Done<etcdserverpb::DeleteRangeResponse> done) {
+  Status s = CheckRequestSize(request);
+  if (s.ok()) s = mvcc::CheckDeleteRangeRequest(FromProto(request));
+  if (!s.ok()) return done(s);
+  InternalRequest ir;
+  *ir.mutable_delete_range() = request;
+  AnswerAsync<etcdserverpb::DeleteRangeResponse>(std::move(ir), std::move(done));
+}
+
+void Member::TxnAsync(const etcdserverpb::TxnRequest& request,
+                      Done<etcdserverpb::TxnResponse> done) {
+  Status s = CheckRequestSize(request);
+  if (s.ok()) s = mvcc::CheckTxnRequest(FromProto(request), options_.max_txn_ops);
+  if (!s.ok()) return done(s);
+  InternalRequest ir;
+  *ir.mutable_txn() = request;
+  AnswerAsync<etcdserverpb::TxnResponse>(std::move(ir), std::move(done));
+}
+
+Result<etcdserverpb::PutResponse> Member::Put(const etcdserverpb::PutRequest& request) {
+  return Await<etcdserverpb::PutResponse>(
+      [&](Done<etcdserverpb::PutResponse> done) { PutAsync(request, std::move(done)); });
 }
 
 Result<etcdserverpb::DeleteRangeResponse> Member::DeleteRange(
     const etcdserverpb::DeleteRangeRequest& request) {
-  RETURN_IF_ERROR(CheckRequestSize(request));
-  RETURN_IF_ERROR(mvcc::CheckDeleteRangeRequest(FromProto(request)));
-  InternalRequest ir;
-  *ir.mutable_delete_range() = request;
-  return Answer<etcdserverpb::DeleteRangeResponse>(ProposeAndWait(std::move(ir)));
+  return Await<etcdserverpb::DeleteRangeResponse>(
+      [&](Done<etcdserverpb::DeleteRangeResponse> done) {
+        DeleteRangeAsync(request, std::move(done));
+      });
 }
 
 Result<etcdserverpb::TxnResponse> Member::Txn(const etcdserverpb::TxnRequest& request) {
-  RETURN_IF_ERROR(CheckRequestSize(request));
-  RETURN_IF_ERROR(mvcc::CheckTxnRequest(FromProto(request), options_.max_txn_ops));
-  InternalRequest ir;
-  *ir.mutable_txn() = request;
-  return Answer<etcdserverpb::TxnResponse>(ProposeAndWait(std::move(ir)));
+  return Await<etcdserverpb::TxnResponse>(
+      [&](Done<etcdserverpb::TxnResponse> done) { TxnAsync(request, std::move(done)); });
 }
 
 Result<etcdserverpb::CompactionResponse> Member::Compact(
@@ -1002,6 +1151,7 @@ void Member::Housekeeping() {
       }
     }
     if (leader) AutoCompact(now_ms);
+    wait_.Expire(Clock::now(), ErrTimeout());
     hub_->SyncUnsynced();
     hub_->Tick(now_ms);
 

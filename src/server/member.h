@@ -7,7 +7,9 @@
 //
 // Threads: the Node's engine and apply threads; one housekeeping thread (lessor promotion and
 // expiry, lease checkpoints, watch catch-up and progress, publishing this member's attributes);
-// callers' threads (gRPC) block in the request methods for at most the request timeout.
+// callers' threads (gRPC) block in the synchronous request methods for at most the request
+// timeout; the *Async methods never block (writes and linearizable waits hold no thread while
+// consensus runs); a small pool waits out elections for them.
 //
 // Thread-safety: every public method may be called from any thread.
 #pragma once
@@ -32,6 +34,7 @@
 #include "server/forwarder.h"
 #include "server/node.h"
 #include "server/wait.h"
+#include "server/worker_pool.h"
 #include "watch/watch_hub.h"
 
 namespace ballot::server {
@@ -77,8 +80,23 @@ class Member : private StateMachine, private watch::EventSource {
   // A consensus message from a peer (the transport's handler).
   void Step(consensus::Message message) { node_->Step(std::move(message)); }
 
+  // Asynchronous requests: `done` runs exactly once, on a member or gRPC thread, and must not
+  // block.
+  template <typename Response>
+  using Done = std::function<void(Result<Response>)>;
+
   // ---- etcdserverpb.KV ----
   Result<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& request);
+  // Checks `request` and, unless it is serializable, waits for a linearizable read point; `ready`
+  // gets OK when RangeLocal may serve it (on an engine or apply thread: hand the read to a pool).
+  void RangeReadyAsync(const etcdserverpb::RangeRequest& request,
+                       std::function<void(Status)> ready);
+  // The read itself, from the local store, with no consistency wait.
+  Result<etcdserverpb::RangeResponse> RangeLocal(const etcdserverpb::RangeRequest& request);
+  void PutAsync(const etcdserverpb::PutRequest& request, Done<etcdserverpb::PutResponse> done);
+  void DeleteRangeAsync(const etcdserverpb::DeleteRangeRequest& request,
+                        Done<etcdserverpb::DeleteRangeResponse> done);
+  void TxnAsync(const etcdserverpb::TxnRequest& request, Done<etcdserverpb::TxnResponse> done);
   Result<etcdserverpb::PutResponse> Put(const etcdserverpb::PutRequest& request);
   Result<etcdserverpb::DeleteRangeResponse> DeleteRange(
       const etcdserverpb::DeleteRangeRequest& request);
@@ -115,7 +133,8 @@ class Member : private StateMachine, private watch::EventSource {
   Status MoveLeader(consensus::NodeId to);
 
   // ---- ballot.internal.Forward: requests a follower forwarded (never forwarded again) ----
-  internal::ForwardResponse HandleForwardedPropose(const internal::InternalRequest& request);
+  void HandleForwardedPropose(const internal::InternalRequest& request,
+                              std::function<void(internal::ForwardResponse)> done);
   internal::ForwardResponse HandleForwardedKeepAlive(
       const etcdserverpb::LeaseKeepAliveRequest& request);
   internal::ForwardResponse HandleForwardedTimeToLive(
@@ -138,16 +157,28 @@ class Member : private StateMachine, private watch::EventSource {
   explicit Member(MemberOptions options);
   Status Init(PeerSender* peers);
 
-  // Proposes `request` (its id is set here) and waits for its apply; on a follower, forwards it
-  // to the leader when `may_forward`.
+  // Proposes `request` (its id is set here); `done` gets the outcome of its apply. On a follower
+  // it is forwarded to the leader when `may_forward`, refused with ErrNotLeader otherwise.
+  struct Proposal;
+  void ProposeAsync(internal::InternalRequest request, bool may_forward, ApplyCallback done);
+  void Attempt(std::shared_ptr<Proposal> p);
+  void RetryLater(std::shared_ptr<Proposal> p);
+  void ForwardAsync(std::shared_ptr<Proposal> p);
+  static Result<ApplyResult> FromForwarded(const internal::InternalRequest& request,
+                                           const internal::ForwardResponse& fr);
+  // ProposeAsync, waited for.
   Result<ApplyResult> ProposeAndWait(internal::InternalRequest request, bool may_forward = true);
-  Result<ApplyResult> Forward(const internal::InternalRequest& request, Deadline deadline);
   template <typename Response>
   Result<Response> Answer(Result<ApplyResult> result);
+  template <typename Response>
+  void AnswerAsync(internal::InternalRequest request, Done<Response> done);
+  // Runs `start` (which starts an asynchronous request) and waits for its answer.
+  template <typename Response>
+  Result<Response> Await(const std::function<void(Done<Response>)>& start);
+  void LinearizableWaitAsync(std::function<void(Status)> ready);
   Status MapProposeError(const Status& s) const;
   Deadline RequestDeadline() const;
   Status CheckRequestSize(const google::protobuf::Message& request) const;
-  Status LinearizableWait();
   // While no leader is known, waits for one; true when one appeared before `deadline`.
   bool WaitForLeader(Deadline deadline);
   // On the leader, waits until the lessor is promoted; false elsewhere.
@@ -175,6 +206,9 @@ class Member : private StateMachine, private watch::EventSource {
   void AutoCompact(int64_t now_ms);
   int64_t NowMs() const;
 
+  static constexpr int kSlowPoolThreads = 4;
+  static constexpr size_t kSlowPoolQueueMax = 100000;
+
   const MemberOptions options_;
   std::unique_ptr<mvcc::Store> store_;
   std::unique_ptr<lease::Lessor> lessor_;
@@ -182,6 +216,10 @@ class Member : private StateMachine, private watch::EventSource {
   std::unique_ptr<Node> node_;
   std::unique_ptr<lease::LeaseIdGenerator> lease_ids_;
   Forwarder forwarder_;
+  // Forwarded proposals in flight: Stop waits for their callbacks, which use this member.
+  InFlight forwards_;
+  // Waits for a leader on behalf of asynchronous requests (see RetryLater).
+  WorkerPool slow_pool_{kSlowPoolThreads, kSlowPoolQueueMax};
   Wait wait_;
   std::atomic<uint64_t> next_request_id_{0};
 
@@ -193,6 +231,7 @@ class Member : private StateMachine, private watch::EventSource {
   std::condition_variable housekeeping_cv_;
   bool stopping_ = false;                  // Guarded by housekeeping_mu_.
   std::atomic<bool> removed_self_{false};  // Set by the apply thread.
+  std::atomic<bool> closing_{false};       // Stop began: no new waits for a leader.
   std::thread housekeeping_thread_;
   // Housekeeping thread only: (time, revision) samples for periodic compaction, and when the
   // last compaction was proposed.

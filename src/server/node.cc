@@ -125,6 +125,7 @@ void Node::Stop() {
   if (engine_thread_.joinable()) engine_thread_.join();
   if (apply_thread_.joinable()) apply_thread_.join();
   applied_cv_.notify_all();
+  ReleaseApplied(0, /*stopped=*/true);
 }
 
 void Node::Fail(const Status& s) {
@@ -142,6 +143,7 @@ void Node::Fail(const Status& s) {
   inbox_cv_.notify_all();
   apply_queue_.Close();
   applied_cv_.notify_all();
+  ReleaseApplied(0, /*stopped=*/true);
   if (options_.on_fatal) options_.on_fatal(s);
 }
 
@@ -160,20 +162,99 @@ Result<Index> Node::Submit(Request request) {
   auto done = std::make_shared<Promise>();
   auto future = done->get_future();
   const Deadline deadline = request.deadline;
-  request.done = std::move(done);
-  {
-    std::lock_guard<std::mutex> lock(inbox_mu_);
-    if (stopping_) return Status::Unavailable("the member is stopping");
-    if (requests_.size() >= options_.request_queue_max) {
-      return Status::ResourceExhausted("too many requests waiting for the consensus engine");
-    }
-    requests_.push_back(std::move(request));
-  }
-  inbox_cv_.notify_one();
+  request.done = [done](Result<Index> r) { done->set_value(std::move(r)); };
+  SubmitAsync(std::move(request));
   if (future.wait_until(deadline) != std::future_status::ready) {
     return Status(StatusCode::kDeadlineExceeded, "request timed out");
   }
   return future.get();
+}
+
+void Node::SubmitAsync(Request request) {
+  Status refused;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (stopping_) {
+      refused = Status::Unavailable("the member is stopping");
+    } else if (requests_.size() >= options_.request_queue_max) {
+      refused = Status::ResourceExhausted("too many requests waiting for the consensus engine");
+    } else {
+      requests_.push_back(std::move(request));
+    }
+  }
+  if (!refused.ok()) {
+    request.done(refused);
+    return;
+  }
+  inbox_cv_.notify_one();
+}
+
+void Node::ProposeAsync(std::string data, Deadline deadline, std::function<void(Status)> accepted) {
+  Request r;
+  r.kind = RequestKind::kPropose;
+  r.data = std::move(data);
+  r.deadline = deadline;
+  r.done = [accepted = std::move(accepted)](Result<Index> result) {
+    accepted(result.ok() ? Status::Ok() : result.status());
+  };
+  SubmitAsync(std::move(r));
+}
+
+void Node::ReadIndexAsync(Deadline deadline, std::function<void(Result<Index>)> done) {
+  Request r;
+  r.kind = RequestKind::kRead;
+  r.deadline = deadline;
+  r.done = std::move(done);
+  SubmitAsync(std::move(r));
+}
+
+void Node::WhenApplied(Index index, Deadline deadline, std::function<void(Status)> done) {
+  Status now;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    if (applied_waiters_closed_) {
+      now = Status::Unavailable("the member stopped");
+    } else if (status_.applied < index) {
+      applied_waiters_.emplace(index, AppliedWaiter{deadline, std::move(done)});
+      return;
+    }
+  }
+  done(now);
+}
+
+void Node::ReleaseApplied(Index applied, bool stopped) {
+  std::vector<std::function<void(Status)>> ready;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    if (stopped) applied_waiters_closed_ = true;
+    auto end = stopped ? applied_waiters_.end() : applied_waiters_.upper_bound(applied);
+    for (auto it = applied_waiters_.begin(); it != end; ++it) {
+      ready.push_back(std::move(it->second.done));
+    }
+    applied_waiters_.erase(applied_waiters_.begin(), end);
+  }
+  const Status s = stopped ? Status::Unavailable("the member stopped") : Status::Ok();
+  for (auto& done : ready) done(s);
+}
+
+void Node::ExpireAppliedWaiters(Clock::time_point now) {
+  if (now < next_applied_expiry_) return;  // A scan per tick is enough.
+  next_applied_expiry_ = now + std::chrono::milliseconds(options_.tick_ms);
+  std::vector<std::function<void(Status)>> expired;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    for (auto it = applied_waiters_.begin(); it != applied_waiters_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      expired.push_back(std::move(it->second.done));
+      it = applied_waiters_.erase(it);
+    }
+  }
+  for (auto& done : expired) {
+    done(Status(StatusCode::kDeadlineExceeded, "request timed out waiting to apply"));
+  }
 }
 
 Status Node::Propose(std::string data, Deadline deadline) {
@@ -264,6 +345,7 @@ void Node::EngineLoop() {
       break;
     }
     ExpireReads(now);
+    ExpireAppliedWaiters(now);
     PublishStatus();
   }
   // Fail every request still waiting, so no caller hangs until its deadline.
@@ -272,9 +354,9 @@ void Node::EngineLoop() {
     std::lock_guard<std::mutex> lock(inbox_mu_);
     left.swap(requests_);
   }
-  for (Request& r : left) r.done->set_value(Status::Unavailable("the member is stopping"));
+  for (Request& r : left) r.done(Status::Unavailable("the member is stopping"));
   for (auto& [ctx, read] : pending_reads_) {
-    for (auto& w : read.waiters) w->set_value(Status::Unavailable("the member is stopping"));
+    for (auto& w : read.waiters) w(Status::Unavailable("the member is stopping"));
   }
   pending_reads_.clear();
 }
@@ -285,17 +367,17 @@ void Node::HandleRequests(std::vector<Request> requests) {
     switch (r.kind) {
       case RequestKind::kPropose: {
         Status s = engine_->Propose(std::move(r.data));
-        r.done->set_value(s.ok() ? Result<Index>(0) : Result<Index>(s));
+        r.done(s.ok() ? Result<Index>(0) : Result<Index>(s));
         break;
       }
       case RequestKind::kConfChange: {
         Status s = engine_->ProposeConfChange(r.change);
-        r.done->set_value(s.ok() ? Result<Index>(0) : Result<Index>(s));
+        r.done(s.ok() ? Result<Index>(0) : Result<Index>(s));
         break;
       }
       case RequestKind::kTransfer: {
         Status s = engine_->TransferLeadership(r.to);
-        r.done->set_value(s.ok() ? Result<Index>(0) : Result<Index>(s));
+        r.done(s.ok() ? Result<Index>(0) : Result<Index>(s));
         break;
       }
       case RequestKind::kRead:
@@ -309,7 +391,7 @@ void Node::HandleRequests(std::vector<Request> requests) {
   std::string context = std::to_string(next_read_context_++);
   Status s = engine_->ReadIndex(context);
   if (!s.ok()) {
-    for (auto& w : reads.waiters) w->set_value(s);
+    for (auto& w : reads.waiters) w(s);
     return;
   }
   pending_reads_.emplace(std::move(context), std::move(reads));
@@ -322,7 +404,7 @@ void Node::ExpireReads(Clock::time_point now) {
       continue;
     }
     for (auto& w : it->second.waiters) {
-      w->set_value(Status(StatusCode::kDeadlineExceeded, "read index timed out"));
+      w(Status(StatusCode::kDeadlineExceeded, "read index timed out"));
     }
     it = pending_reads_.erase(it);
   }
@@ -363,7 +445,7 @@ Status Node::HandleReady() {
   for (const consensus::ReadState& rs : rd.read_states) {
     auto it = pending_reads_.find(rs.context);
     if (it == pending_reads_.end()) continue;
-    for (auto& w : it->second.waiters) w->set_value(rs.index);
+    for (auto& w : it->second.waiters) w(rs.index);
     pending_reads_.erase(it);
   }
   // 4. Apply, on the apply thread, in order. Waits when the apply thread is far behind.
@@ -462,6 +544,7 @@ Status Node::ApplyTaskNow(ApplyTask task) {
     status_.applied = sm_->applied_index();
   }
   applied_cv_.notify_all();
+  ReleaseApplied(sm_->applied_index(), /*stopped=*/false);
 
   const Index now_applied = sm_->applied_index();
   if (now_applied >= last_snapshot_index_ + options_.snapshot_count) {

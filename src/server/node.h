@@ -126,13 +126,24 @@ class Node {
   // Appends `data` as a normal entry. OK once the engine accepted it (the outcome is known only by
   // applying it); Unavailable ("no leader" / "not leader") otherwise.
   Status Propose(std::string data, Deadline deadline);
+  // Propose without waiting: `accepted` runs once, on the engine thread (or at once on this one
+  // when the request queue is full or the node stopped), with what Propose would return. It must
+  // not block.
+  void ProposeAsync(std::string data, Deadline deadline, std::function<void(Status)> accepted);
   Status ProposeConfChange(const consensus::ConfChange& change, Deadline deadline);
   Status TransferLeadership(consensus::NodeId to, Deadline deadline);
   // A linearizable read index (ReadIndex, or the leader lease in lease mode). Concurrent callers
   // share one engine request.
   Result<consensus::Index> ReadIndex(Deadline deadline);
+  // ReadIndex without waiting: `done` runs once, on the engine thread (or at once on this one), and
+  // must not block. An expired read gets DeadlineExceeded.
+  void ReadIndexAsync(Deadline deadline, std::function<void(Result<consensus::Index>)> done);
   // Waits until the state machine has applied `index`.
   Status WaitApplied(consensus::Index index, Deadline deadline);
+  // `done` runs once: when the state machine has applied `index` (OK; at once when it has), with
+  // DeadlineExceeded when `deadline` passes first (checked every tick), or with Unavailable when
+  // the node stops or fails. It runs on the apply, engine or calling thread and must not block.
+  void WhenApplied(consensus::Index index, Deadline deadline, std::function<void(Status)> done);
 
   NodeStatus status() const;
   consensus::NodeId id() const { return options_.id; }
@@ -146,7 +157,7 @@ class Node {
     consensus::ConfChange change;
     consensus::NodeId to = consensus::kNoNode;
     Deadline deadline;
-    std::shared_ptr<std::promise<Result<consensus::Index>>> done;
+    std::function<void(Result<consensus::Index>)> done;  // Runs once, on the engine thread.
   };
   struct ApplyTask {
     std::optional<consensus::Snapshot> snapshot;
@@ -159,12 +170,17 @@ class Node {
   };
   struct PendingRead {
     Deadline deadline;
-    std::vector<std::shared_ptr<std::promise<Result<consensus::Index>>>> waiters;
+    std::vector<std::function<void(Result<consensus::Index>)>> waiters;
   };
 
   Node(NodeOptions options, StateMachine* sm, PeerSender* peers);
   Status Init();
   Result<consensus::Index> Submit(Request request);
+  // Queues `request` for the engine thread; runs its `done` at once when it cannot.
+  void SubmitAsync(Request request);
+  // Runs the WhenApplied callbacks that `applied` (or a stop, when `stopped`) releases.
+  void ReleaseApplied(consensus::Index applied, bool stopped);
+  void ExpireAppliedWaiters(Clock::time_point now);
 
   void EngineLoop();
   void HandleRequests(std::vector<Request> requests);
@@ -188,6 +204,7 @@ class Node {
   std::unique_ptr<consensus::Engine> engine_;
   uint64_t next_read_context_ = 1;
   std::map<std::string, PendingRead> pending_reads_;
+  Clock::time_point next_applied_expiry_{};
 
   // The engine thread's inbox: peer messages, requests and snapshots made by the apply thread.
   mutable std::mutex inbox_mu_;
@@ -205,6 +222,13 @@ class Node {
   mutable std::mutex status_mu_;
   std::condition_variable applied_cv_;
   NodeStatus status_;  // Guarded by status_mu_.
+  // WhenApplied callbacks by index. Guarded by status_mu_; run outside it.
+  struct AppliedWaiter {
+    Deadline deadline;
+    std::function<void(Status)> done;
+  };
+  std::multimap<consensus::Index, AppliedWaiter> applied_waiters_;
+  bool applied_waiters_closed_ = false;  // Guarded by status_mu_: the node stopped or failed.
 
   std::atomic<bool> failed_{false};
   std::atomic<bool> stop_requested_{false};

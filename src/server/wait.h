@@ -1,17 +1,26 @@
-// Wait: proposers waiting for the apply of their request id (etcd's pkg/wait).
+// Wait: proposers waiting for the apply of their request id (etcd's pkg/wait), by callback, so
+// that a waiting request holds no thread.
 //
-// The apply thread triggers an id with the request's outcome; an id nobody waits for (a request
-// proposed by another member, or one whose proposer gave up) is ignored.
+// Every registered callback runs exactly once: with the request's outcome when the apply thread
+// triggers its id, with an error when it is taken back (Take) or its deadline passes (Expire). An
+// id nobody waits for (a request proposed by another member, or one already answered) is ignored.
+// Callbacks run on the thread that triggers, takes or expires them, outside the lock, and must
+// not block.
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
 #include <google/protobuf/message.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
-#include <future>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "base/status.h"
 
@@ -23,27 +32,79 @@ struct ApplyResult {
   int64_t revision = 0;  // The store's revision after the request's entry.
 };
 
+using ApplyCallback = std::function<void(Result<ApplyResult>)>;
+
 class Wait {
  public:
-  std::future<ApplyResult> Register(uint64_t id) {
+  using Clock = std::chrono::steady_clock;
+
+  void Register(uint64_t id, Clock::time_point deadline, ApplyCallback done) {
     std::lock_guard<std::mutex> lock(mu_);
-    return waiting_[id].get_future();
+    waiting_[id] = Waiter{deadline, std::move(done)};
   }
   void Trigger(uint64_t id, ApplyResult result) {
+    if (auto done = Take(id)) (*done)(std::move(result));
+  }
+  // Removes `id`'s callback and returns it (to be run by the caller); nullopt when it already ran.
+  std::optional<ApplyCallback> Take(uint64_t id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = waiting_.find(id);
-    if (it == waiting_.end()) return;
-    it->second.set_value(std::move(result));
+    if (it == waiting_.end()) return std::nullopt;
+    ApplyCallback done = std::move(it->second.done);
     waiting_.erase(it);
+    return done;
   }
-  void Cancel(uint64_t id) {
+  // Runs, with `timeout`, every callback whose deadline is at or before `now`.
+  void Expire(Clock::time_point now, const Status& timeout) {
+    std::vector<ApplyCallback> expired;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = waiting_.begin(); it != waiting_.end();) {
+        if (it->second.deadline > now) {
+          ++it;
+          continue;
+        }
+        expired.push_back(std::move(it->second.done));
+        it = waiting_.erase(it);
+      }
+    }
+    for (auto& done : expired) done(timeout);
+  }
+  size_t size() const {
     std::lock_guard<std::mutex> lock(mu_);
-    waiting_.erase(id);
+    return waiting_.size();
+  }
+
+ private:
+  struct Waiter {
+    Clock::time_point deadline;
+    ApplyCallback done;
+  };
+  mutable std::mutex mu_;
+  std::map<uint64_t, Waiter> waiting_;  // Guarded by mu_.
+};
+
+// InFlight: counts callbacks still to come, so that their owner can wait for them before it goes.
+class InFlight {
+ public:
+  void Begin() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++count_;
+  }
+  void End() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--count_ == 0) idle_.notify_all();
+  }
+  // True when none is left by `deadline`.
+  bool WaitIdle(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return idle_.wait_until(lock, deadline, [&] { return count_ == 0; });
   }
 
  private:
   std::mutex mu_;
-  std::map<uint64_t, std::promise<ApplyResult>> waiting_;  // Guarded by mu_.
+  std::condition_variable idle_;
+  int64_t count_ = 0;  // Guarded by mu_.
 };
 
 }  // namespace ballot::server

@@ -7,7 +7,7 @@
 
 #include "server/bounded_queue.h"
 
-namespace ballot::rpc {
+namespace ballot::server {
 
 class WorkerPool {
  public:
@@ -33,8 +33,8 @@ class WorkerPool {
   }
 
  private:
-  server::BoundedQueue<std::function<void()>> queue_;
+  BoundedQueue<std::function<void()>> queue_;
   std::vector<std::thread> threads_;
 };
 
-}  // namespace ballot::rpc
+}  // namespace ballot::server
