@@ -319,7 +319,7 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
 
 // ---- Lease ----
 
-// One keep-alive at a time: read a request, renew on a worker, write the answer, read the next.
+// One keep-alive at a time: read a request, renew it, write the answer, read the next.
 class KeepAliveReactor final
     : public grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
                                      etcdserverpb::LeaseKeepAliveResponse> {
@@ -330,8 +330,8 @@ class KeepAliveReactor final
       Finish(grpc::Status::OK);
       return;
     }
-    const bool queued = p_->Submit([this] {
-      Result<etcdserverpb::LeaseKeepAliveResponse> r = m_->LeaseKeepAlive(request_);
+    // Renewed inline on the leader, forwarded without blocking elsewhere.
+    m_->LeaseKeepAliveAsync(request_, [this](Result<etcdserverpb::LeaseKeepAliveResponse> r) {
       if (!r.ok() && !r.status().IsNotFound()) {
         Finish(ToGrpc(r.status()));
         return;
@@ -347,7 +347,6 @@ class KeepAliveReactor final
       }
       StartWrite(&response_);
     });
-    if (!queued) Finish(ToGrpc(server::ErrTooManyRequests()));
   }
   void OnWriteDone(bool ok) override {
     if (!ok) {
@@ -536,9 +535,9 @@ class ForwardService final : public internal::Forward::CallbackService {
   grpc::ServerUnaryReactor* LeaseKeepAlive(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::LeaseKeepAliveRequest* req,
                                            internal::ForwardResponse* resp) override {
-    return RunUnary(p_, ctx, resp, [m = m_, req]() -> Result<internal::ForwardResponse> {
-      return m->HandleForwardedKeepAlive(*req);
-    });
+    // The lessor answers at once: no worker needed.
+    return RunAsync(ctx, resp,
+                    [m = m_, req](auto done) { done(m->HandleForwardedKeepAlive(*req)); });
   }
   grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
                                             const etcdserverpb::LeaseTimeToLiveRequest* req,

@@ -117,51 +117,91 @@ Result<internal::ForwardResponse> Forwarder::Propose(const std::vector<std::stri
   });
 }
 
-// One asynchronous forward: the gRPC call's state lives as long as its callback.
-struct AsyncForward {
+namespace {
+
+// One asynchronous forward: the request and the gRPC call's state live as long as its callback.
+// `start` begins the call on a stub: start(stub, ctx, request, response, on_done).
+template <typename Request>
+struct AsyncForward : std::enable_shared_from_this<AsyncForward<Request>> {
+  using Start = std::function<void(internal::Forward::Stub*, grpc::ClientContext*, const Request*,
+                                   internal::ForwardResponse*, std::function<void(grpc::Status)>)>;
+  Forwarder* forwarder = nullptr;
   std::vector<std::string> urls;
   size_t next = 0;  // The URL to try next.
-  internal::InternalRequest request;
+  Request request;
   Deadline deadline;
+  Start start;
   std::function<void(Result<internal::ForwardResponse>)> done;
   Status last = Status::Unavailable("the leader has published no client URL yet");
+
+  // Tries the next URL whose address parses. etcd's errors travel inside ForwardResponse, so a
+  // gRPC error means that address did not answer: the next one is tried.
+  void TryNext() {
+    while (next < urls.size()) {
+      const std::string& url = urls[next++];
+      auto target = ClientUrlToTarget(url);
+      if (!target.ok()) {
+        last = target.status();
+        continue;
+      }
+      struct Call {
+        grpc::ClientContext ctx;
+        internal::ForwardResponse response;
+      };
+      auto call = std::make_shared<Call>();
+      call->ctx.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
+      auto self = this->shared_from_this();
+      start(forwarder->StubFor(*target), &call->ctx, &request, &call->response,
+            [self, call, url](grpc::Status s) {
+              if (s.ok()) return self->done(std::move(call->response));
+              self->last = Status::Unavailable("forwarding to the leader at " + url + ": " +
+                                               s.error_message());
+              self->TryNext();
+            });
+      return;
+    }
+    done(last);
+  }
 };
+
+template <typename Request>
+void ForwardAsync(Forwarder* forwarder, const std::vector<std::string>& urls,
+                  const Request& request, Deadline deadline,
+                  typename AsyncForward<Request>::Start start,
+                  std::function<void(Result<internal::ForwardResponse>)> done) {
+  auto f = std::make_shared<AsyncForward<Request>>();
+  f->forwarder = forwarder;
+  f->urls = urls;
+  f->request = request;
+  f->deadline = deadline;
+  f->start = std::move(start);
+  f->done = std::move(done);
+  f->TryNext();
+}
+
+}  // namespace
 
 void Forwarder::ProposeAsync(const std::vector<std::string>& urls,
                              const internal::InternalRequest& request, Deadline deadline,
                              std::function<void(Result<internal::ForwardResponse>)> done) {
-  auto f = std::make_shared<AsyncForward>();
-  f->urls = urls;
-  f->request = request;
-  f->deadline = deadline;
-  f->done = std::move(done);
-  TryNext(std::move(f));
+  ForwardAsync<internal::InternalRequest>(
+      this, urls, request, deadline,
+      [](auto* stub, auto* ctx, const auto* req, auto* resp, auto on_done) {
+        stub->async()->Propose(ctx, req, resp, std::move(on_done));
+      },
+      std::move(done));
 }
 
-void Forwarder::TryNext(std::shared_ptr<AsyncForward> f) {
-  while (f->next < f->urls.size()) {
-    const std::string& url = f->urls[f->next++];
-    auto target = ClientUrlToTarget(url);
-    if (!target.ok()) {
-      f->last = target.status();
-      continue;
-    }
-    struct Call {
-      grpc::ClientContext ctx;
-      internal::ForwardResponse response;
-    };
-    auto call = std::make_shared<Call>();
-    call->ctx.set_deadline(std::chrono::system_clock::now() + (f->deadline - Clock::now()));
-    StubFor(*target)->async()->Propose(
-        &call->ctx, &f->request, &call->response, [this, f, call, url](grpc::Status s) {
-          if (s.ok()) return f->done(std::move(call->response));
-          f->last =
-              Status::Unavailable("forwarding to the leader at " + url + ": " + s.error_message());
-          TryNext(f);
-        });
-    return;
-  }
-  f->done(f->last);
+void Forwarder::LeaseKeepAliveAsync(const std::vector<std::string>& urls,
+                                    const etcdserverpb::LeaseKeepAliveRequest& request,
+                                    Deadline deadline,
+                                    std::function<void(Result<internal::ForwardResponse>)> done) {
+  ForwardAsync<etcdserverpb::LeaseKeepAliveRequest>(
+      this, urls, request, deadline,
+      [](auto* stub, auto* ctx, const auto* req, auto* resp, auto on_done) {
+        stub->async()->LeaseKeepAlive(ctx, req, resp, std::move(on_done));
+      },
+      std::move(done));
 }
 
 Result<internal::ForwardResponse> Forwarder::LeaseKeepAlive(

@@ -23,8 +23,6 @@ namespace ballot::server {
 // "http://host:port" or "host:port" -> "host:port"; InvalidArgument for other schemes.
 Result<std::string> ClientUrlToTarget(const std::string& url);
 
-struct AsyncForward;  // One asynchronous forward (forwarder.cc).
-
 class Forwarder {
  public:
   // Sends to the first of `urls` that answers; Unavailable if none does before `deadline`.
@@ -38,6 +36,11 @@ class Forwarder {
   Result<internal::ForwardResponse> LeaseKeepAlive(
       const std::vector<std::string>& urls, const etcdserverpb::LeaseKeepAliveRequest& request,
       Deadline deadline);
+  void LeaseKeepAliveAsync(const std::vector<std::string>& urls,
+                           const etcdserverpb::LeaseKeepAliveRequest& request, Deadline deadline,
+                           std::function<void(Result<internal::ForwardResponse>)> done);
+  // The cached stub for `target` ("host:port").
+  internal::Forward::Stub* StubFor(const std::string& target);
   // Membership changes go to the leader's own etcdserverpb.Cluster service.
   Result<etcdserverpb::MemberAddResponse> MemberAdd(const std::vector<std::string>& urls,
                                                     const etcdserverpb::MemberAddRequest& request,
@@ -53,8 +56,6 @@ class Forwarder {
       Deadline deadline);
 
  private:
-  internal::Forward::Stub* StubFor(const std::string& target);
-  void TryNext(std::shared_ptr<AsyncForward> f);
   etcdserverpb::Cluster::Stub* ClusterStubFor(const std::string& target);
   template <typename Request, typename Response, typename Call>
   Result<Response> SendCluster(const std::vector<std::string>& urls, const Request& request,

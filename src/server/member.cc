@@ -554,18 +554,43 @@ bool Member::WaitForPrimary(Deadline deadline) {
 
 Result<etcdserverpb::LeaseKeepAliveResponse> Member::LeaseKeepAlive(
     const etcdserverpb::LeaseKeepAliveRequest& request) {
-  (void)WaitForPrimary(RequestDeadline());
-  internal::ForwardResponse fr = HandleForwardedKeepAlive(request);
-  if (IsNotLeader(FromForward(fr))) {
-    const std::vector<std::string> urls = LeaderClientUrls();
-    if (urls.empty()) return ErrNoLeader();
-    ASSIGN_OR_RETURN(fr, forwarder_.LeaseKeepAlive(urls, request, RequestDeadline()));
-  }
+  return Await<etcdserverpb::LeaseKeepAliveResponse>(
+      [&](Done<etcdserverpb::LeaseKeepAliveResponse> done) {
+        LeaseKeepAliveAsync(request, std::move(done));
+      });
+}
+
+Result<etcdserverpb::LeaseKeepAliveResponse> Member::KeepAliveAnswer(
+    const internal::ForwardResponse& fr) const {
   RETURN_IF_ERROR(FromForward(fr));
   etcdserverpb::LeaseKeepAliveResponse response;
   if (!response.ParseFromString(fr.response())) return Status::Internal("bad keepalive answer");
   FillHeader(response.mutable_header());
   return response;
+}
+
+void Member::LeaseKeepAliveAsync(const etcdserverpb::LeaseKeepAliveRequest& request,
+                                 Done<etcdserverpb::LeaseKeepAliveResponse> done) {
+  // A new leader's lessor is promoted by housekeeping within a round: wait for it off this thread.
+  if (node_->status().soft.role == consensus::Role::kLeader && !lessor_->primary()) {
+    const bool queued = slow_pool_.Submit([this, request, done] {
+      (void)WaitForPrimary(RequestDeadline());
+      done(KeepAliveAnswer(HandleForwardedKeepAlive(request)));
+    });
+    if (!queued) done(closing_.load() ? ErrStopped() : ErrTooManyRequests());
+    return;
+  }
+  internal::ForwardResponse fr = HandleForwardedKeepAlive(request);
+  if (!IsNotLeader(FromForward(fr))) return done(KeepAliveAnswer(fr));
+  const std::vector<std::string> urls = LeaderClientUrls();
+  if (urls.empty()) return done(ErrNoLeader());
+  forwards_.Begin();
+  forwarder_.LeaseKeepAliveAsync(
+      urls, request, RequestDeadline(), [this, done](Result<internal::ForwardResponse> r) {
+        done(r.ok() ? KeepAliveAnswer(*r)
+                    : Result<etcdserverpb::LeaseKeepAliveResponse>(r.status()));
+        forwards_.End();
+      });
 }
 
 Result<etcdserverpb::LeaseTimeToLiveResponse> Member::LeaseTimeToLive(

@@ -111,6 +111,9 @@ class Member : private StateMachine, private watch::EventSource {
   // Leader only: ErrNotLeader elsewhere (rpc/ forwards it).
   Result<etcdserverpb::LeaseKeepAliveResponse> LeaseKeepAlive(
       const etcdserverpb::LeaseKeepAliveRequest& request);
+  // Renews here on the leader, forwards elsewhere; never waits on the calling thread.
+  void LeaseKeepAliveAsync(const etcdserverpb::LeaseKeepAliveRequest& request,
+                           Done<etcdserverpb::LeaseKeepAliveResponse> done);
   Result<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
       const etcdserverpb::LeaseTimeToLiveRequest& request);
   Result<etcdserverpb::LeaseLeasesResponse> LeaseLeases();
@@ -176,6 +179,8 @@ class Member : private StateMachine, private watch::EventSource {
   template <typename Response>
   Result<Response> Await(const std::function<void(Done<Response>)>& start);
   void LinearizableWaitAsync(std::function<void(Status)> ready);
+  Result<etcdserverpb::LeaseKeepAliveResponse> KeepAliveAnswer(
+      const internal::ForwardResponse& fr) const;
   Status MapProposeError(const Status& s) const;
   Deadline RequestDeadline() const;
   Status CheckRequestSize(const google::protobuf::Message& request) const;
