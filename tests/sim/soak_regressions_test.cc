@@ -29,6 +29,9 @@ constexpr Regression kRegressions[] = {
      consensus::EngineKind::kMultiPaxos},
     {10965, 1, "multipaxos: the last voter was behind the removed leader's compaction",
      consensus::EngineKind::kMultiPaxos},
+    {279, 3, "multipaxos: a partial promise report (bounded promises) entered the merge",
+     consensus::EngineKind::kMultiPaxos},
+    {116, 5, "the same, with 5 members", consensus::EngineKind::kMultiPaxos},
 };
 
 TEST(SoakRegressions, SeedsThatOnceFailedPass) {
