@@ -245,6 +245,7 @@ void MultiPaxos::Tick() {
 }
 
 void MultiPaxos::TickElection() {
+  if (role_ == Role::kCandidate) AskForMissingParts();
   ++election_elapsed_;
   if (election_elapsed_ >= randomized_election_ticks_ && Promotable()) {
     election_elapsed_ = 0;
@@ -331,7 +332,10 @@ void MultiPaxos::Prepare(bool transfer) {
   StopFollowing();
   phase1_start_ = log_.committed() + 1;
   phase1_transfer_ = transfer;
-  promises_[config_.id] = PromiseReport{0, {}, 0, /*complete=*/true};
+  PromiseReport own;  // Our own slots are read from our log when merging.
+  own.have_first = true;
+  own.complete = true;
+  promises_[config_.id] = std::move(own);
   SendPrepares(conf_.voters);
   TryFinishPhase1();
 }
@@ -402,17 +406,22 @@ void MultiPaxos::HandlePrepare(const Message& m) {
   election_elapsed_ = 0;
   reply.term = m.term;
   reply.commit = log_.committed();
-  // At most max_message_bytes of slots: a promise that stops short names the last slot it covers
-  // (reject_hint) and the proposer asks for the rest with a prepare from there.
+  // The report goes in parts of at most max_message_bytes of slots, all at once: each part names
+  // the slot before its first (index) and, unless it is the last, its own last slot (reject_hint).
   const Index last = log_.LastIndex();
-  if (start <= last) {
-    Result<std::vector<Entry>> entries = log_.Entries(start, last + 1, config_.max_message_bytes);
+  for (Index from = start; from <= last;) {
+    Result<std::vector<Entry>> entries = log_.Entries(from, last + 1, config_.max_message_bytes);
     BALLOT_ASSERT(entries.ok() && !entries->empty(),
                   "accepted slots unavailable: " + entries.status().ToString());
-    if (entries->back().index < last) reply.reject_hint = entries->back().index;
+    Message part = reply;
+    part.index = from - 1;
+    from = entries->back().index + 1;
+    if (from <= last) part.reject_hint = from - 1;
     for (Entry& e : *entries) {
-      if (!IsHole(e)) reply.entries.push_back(std::move(e));
+      if (!IsHole(e)) part.entries.push_back(std::move(e));
     }
+    Send(std::move(part));
+    if (from > last) return;
   }
   Send(std::move(reply));
 }
@@ -468,9 +477,10 @@ void MultiPaxos::HandleCatchUp(const Message& m) {
   log_.Restore(incoming_catch_up_.Take());
 }
 
-// A promise reports the acceptor's slots from m.index + 1 on, through m.reject_hint when that is
-// not 0 (the rest follows on request, see HandlePrepare). Only a complete report counts: phase 1
-// may not finish before it has heard, from a quorum, every slot those acceptors accepted.
+// A promise part reports the acceptor's slots from m.index + 1 on, through m.reject_hint when
+// that is not 0 (more parts follow, see HandlePrepare). Parts are taken in order (early ones wait);
+// only a complete report counts: phase 1 may not finish before it has heard, from a quorum, every
+// slot those acceptors accepted.
 void MultiPaxos::HandlePromise(const Message& m) {
   if (role_ != Role::kCandidate || m.index + 1 < phase1_start_) return;
   if (m.reject) {
@@ -483,30 +493,53 @@ void MultiPaxos::HandlePromise(const Message& m) {
     }
     return;
   }
-  auto it = promises_.find(m.from);
-  if (m.index + 1 == phase1_start_) {
-    if (it != promises_.end()) return;  // A duplicate of the first part.
-    // The commit point is the first part's: the slots up to it stay chosen and in the log while
-    // we ask for the rest, whereas a commit point that a snapshot installed between the parts
-    // raised would claim slots reported before it (or reported as holes) as chosen.
-    it = promises_.emplace(m.from, PromiseReport{m.commit, {}, 0, false}).first;
-  } else if (it == promises_.end() || it->second.complete || m.index != it->second.covered) {
-    return;  // Not the next part of a report we hold.
-  }
+  auto [it, fresh] = promises_.try_emplace(m.from);
   PromiseReport& report = it->second;
-  report.entries.insert(report.entries.end(), m.entries.begin(), m.entries.end());
-  report.complete = m.reject_hint == 0;
-  if (!report.complete) {
-    report.covered = m.reject_hint;
+  if (fresh) report.covered = phase1_start_ - 1;
+  if (report.complete || m.index < report.covered) return;  // Old news.
+  if (m.index == phase1_start_ - 1) {
+    // The commit point is the first part's: the slots up to it stay chosen and in the log while
+    // the rest arrives, whereas a commit point that a snapshot installed between the parts raised
+    // would claim slots reported before it (or reported as holes) as chosen.
+    if (report.have_first) return;
+    report.have_first = true;
+    report.commit = m.commit;
+  }
+  report.parts.try_emplace(m.index, m.entries, m.reject_hint);
+  bool progress = false;
+  for (auto part = report.parts.begin();
+       part != report.parts.end() && part->first == report.covered && !report.complete;
+       part = report.parts.erase(part)) {
+    const auto& [entries, through] = part->second;
+    report.entries.insert(report.entries.end(), entries.begin(), entries.end());
+    report.complete = through == 0;
+    if (!report.complete) report.covered = through;
+    progress = true;
+  }
+  if (!progress) return;
+  report.progress_tick = now_;
+  election_elapsed_ = 0;  // A phase 1 that is still hearing its report is not abandoned.
+  if (report.complete) {
+    report.parts.clear();
+    TryFinishPhase1();
+  }
+}
+
+// A report that stopped arriving (a part lost) is asked for again from the last slot it covers.
+void MultiPaxos::AskForMissingParts() {
+  for (auto& [id, report] : promises_) {
+    if (id == config_.id || report.complete || !report.have_first ||
+        now_ - report.progress_tick < 2 * static_cast<uint64_t>(config_.heartbeat_ticks)) {
+      continue;
+    }
+    report.progress_tick = now_;
     Message more;
     more.type = MessageType::kPrepare;
-    more.to = m.from;
+    more.to = id;
     more.index = report.covered;
     if (phase1_transfer_) more.context = std::string(kTransferContext);
     Send(std::move(more));
-    return;
   }
-  TryFinishPhase1();
 }
 
 void MultiPaxos::TryFinishPhase1() {

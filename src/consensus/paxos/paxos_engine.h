@@ -67,13 +67,17 @@ class MultiPaxos final : public Engine {
   std::optional<Term> TermAt(Index index) const override { return log_.TermAt(index); }
 
  private:
-  // What one acceptor reported in phase 1, possibly in several promises (each bounded by
-  // max_message_bytes): the report counts towards a quorum only once complete.
+  // What one acceptor reported in phase 1, in promise parts of at most max_message_bytes each:
+  // the report counts towards a quorum only once complete.
   struct PromiseReport {
-    Index commit = 0;
+    Index commit = 0;            // As of the first part.
     std::vector<Entry> entries;  // Its slots from the phase's first slot on (holes left out).
-    Index covered = 0;           // The last slot reported so far (while incomplete).
-    bool complete = false;       // Every slot the acceptor holds has been reported.
+    Index covered = 0;           // The last slot of the parts taken so far.
+    bool have_first = false;
+    bool complete = false;  // Every slot the acceptor holds has been reported.
+    // Parts that arrived before the ones preceding them: index -> (entries, last slot or 0).
+    std::map<Index, std::pair<std::vector<Entry>, Index>> parts;
+    uint64_t progress_tick = 0;  // When the report last moved (or was asked for again).
   };
   struct PendingRead {
     NodeId from = kNoNode;
@@ -115,6 +119,7 @@ class MultiPaxos final : public Engine {
   void HandlePreVoteResponse(const Message& m);
   void HandlePrepare(const Message& m);
   void HandlePromise(const Message& m);
+  void AskForMissingParts();
   void TryFinishPhase1();
   std::vector<Entry> MergePromises(Index* chosen_through) const;
   void BecomeLeader(std::vector<Entry> merged, Index chosen_through);
