@@ -495,7 +495,10 @@ void MultiPaxos::HandlePromise(const Message& m) {
   }
   auto [it, fresh] = promises_.try_emplace(m.from);
   PromiseReport& report = it->second;
-  if (fresh) report.covered = phase1_start_ - 1;
+  if (fresh) {
+    report.covered = phase1_start_ - 1;
+    report.progress_tick = now_;
+  }
   if (report.complete || m.index < report.covered) return;  // Old news.
   if (m.index == phase1_start_ - 1) {
     // The commit point is the first part's: the slots up to it stay chosen and in the log while
@@ -528,7 +531,7 @@ void MultiPaxos::HandlePromise(const Message& m) {
 // A report that stopped arriving (a part lost) is asked for again from the last slot it covers.
 void MultiPaxos::AskForMissingParts() {
   for (auto& [id, report] : promises_) {
-    if (id == config_.id || report.complete || !report.have_first ||
+    if (id == config_.id || report.complete ||
         now_ - report.progress_tick < 2 * static_cast<uint64_t>(config_.heartbeat_ticks)) {
       continue;
     }
