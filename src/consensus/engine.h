@@ -95,6 +95,7 @@ enum class Bug : uint8_t {
   kPaxosChosenWithoutQuorum,   // A slot is declared chosen one acceptance short of a quorum.
   kPaxosSkipGap,               // A member learns past a gap (a hole) instead of waiting for it.
   kPaxosReadWithoutQuorum,     // A read index is answered without the quorum round.
+  kPaxosSharedBallotTag,       // Members sharing a ballot tag may both use one ballot.
 };
 
 class Engine {

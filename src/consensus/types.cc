@@ -89,8 +89,6 @@ std::string_view MessageTypeName(MessageType type) {
       return "Accept";
     case MessageType::kAccepted:
       return "Accepted";
-    case MessageType::kCommit:
-      return "Commit";
     case MessageType::kCatchUp:
       return "CatchUp";
     case MessageType::kCatchUpResponse:

@@ -107,9 +107,9 @@ enum class MessageType : uint8_t {
   kPromise = 33,
   kAccept = 34,
   kAccepted = 35,
-  kCommit = 36,
-  kCatchUp = 37,
-  kCatchUpResponse = 38,
+  // 36 was kCommit, never used: the commit point rides on accepts and heartbeats.
+  kCatchUp = 37,          // Acknowledges a kCatchUpResponse chunk (index = bytes held).
+  kCatchUpResponse = 38,  // A chunk of an acceptor's snapshot, for a proposer behind it.
 };
 
 std::string_view MessageTypeName(MessageType type);

@@ -34,7 +34,6 @@ BALLOT_SAME_VALUE(PREPARE, kPrepare);
 BALLOT_SAME_VALUE(PROMISE, kPromise);
 BALLOT_SAME_VALUE(ACCEPT, kAccept);
 BALLOT_SAME_VALUE(ACCEPTED, kAccepted);
-BALLOT_SAME_VALUE(COMMIT, kCommit);
 BALLOT_SAME_VALUE(CATCH_UP, kCatchUp);
 BALLOT_SAME_VALUE(CATCH_UP_RESPONSE, kCatchUpResponse);
 #undef BALLOT_SAME_VALUE
@@ -76,7 +75,6 @@ bool KnownMessageType(int value) {
     case MessageType::kPromise:
     case MessageType::kAccept:
     case MessageType::kAccepted:
-    case MessageType::kCommit:
     case MessageType::kCatchUp:
     case MessageType::kCatchUpResponse:
       return true;

@@ -224,6 +224,7 @@ void Cluster::Step() {
 // its removal: until then the remaining members may still need its vote or its acknowledgement to
 // commit the removal itself (a two-voter cluster removing one of them, the leader removing itself).
 void Cluster::ShutDownRemovedMembers() {
+  if (!options_.stop_removed_members) return;
   const NodeId leader = Leader();
   if (leader == consensus::kNoNode) return;
   const Node& l = node(leader);
@@ -706,8 +707,9 @@ void Cluster::Partition(const std::vector<std::set<NodeId>>& groups) {
 
 void Cluster::HealNetwork() { network_->HealAll(); }
 
-NodeId Cluster::CreateJoiningNode() {
-  NodeId id = next_node_id_++;
+NodeId Cluster::CreateJoiningNode(NodeId id) {
+  if (id == consensus::kNoNode) id = next_node_id_++;
+  BALLOT_ASSERT(nodes_.count(id) == 0, "member " + std::to_string(id) + " exists");
   nodes_[id] = MakeNode(id);
   Trace("create joining member " + std::to_string(id));
   return id;

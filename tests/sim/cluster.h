@@ -51,6 +51,9 @@ struct ClusterOptions {
   int64_t disk_sync_ms_min = 0;           // A sync takes [min, max] ms.
   int64_t disk_sync_ms_max = 2;
   NetworkOptions network;
+  // The operator stops a removed member once the new configuration applied its removal. Off: it
+  // keeps running (and campaigning, if it never learns of its removal), as a forgotten process.
+  bool stop_removed_members = true;
   NodeId trace_member = consensus::kNoNode;  // Print every message to or from it (debugging).
 };
 
@@ -105,8 +108,9 @@ class Cluster {
   void Partition(const std::vector<std::set<NodeId>>& groups);
   void HealNetwork();
   Network& network() { return *network_; }
-  // Creates a fresh member with empty storage (it joins when the leader adds it).
-  NodeId CreateJoiningNode();
+  // Creates a fresh member with empty storage (it joins when the leader adds it), with the next
+  // free id or with `id`.
+  NodeId CreateJoiningNode(NodeId id = consensus::kNoNode);
   // Stops a member for good (it was removed from the cluster).
   void Decommission(NodeId id);
 

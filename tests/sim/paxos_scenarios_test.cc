@@ -7,6 +7,7 @@
 #include <set>
 
 #include "cluster.h"
+#include "consensus/paxos/ballot.h"
 #include "lincheck/checker.h"
 
 namespace ballot::sim {
@@ -538,6 +539,233 @@ TEST(PaxosScenario, StaleLeaderAcceptsAreRefused) {
 
 TEST(PaxosScenario, AcceptingALowerBallotIsCaught) {
   EXPECT_FALSE(StaleLeaderAccepts(Bug::kPaxosAcceptLowerBallot).empty());
+}
+
+// ---- A long unchosen tail is reported in bounded promises ----
+
+struct TailOutcome {
+  int promise_parts = 0;  // Non-empty promises from the keeper.
+  size_t most_slots_in_a_promise = 0;
+  int markers_applied = 0;
+  std::vector<std::string> violations;
+};
+
+constexpr int kTailMarkers = 6;
+
+// The first leader gets kTailMarkers values accepted by one other acceptor only, then dies; the
+// next leader's quorum is itself and that acceptor, whose promise may carry one slot at a time.
+TailOutcome LongTailInBoundedPromises() {
+  ClusterOptions o = Calm(3, 23);
+  o.max_message_bytes = 1;  // One slot per accept and per promise.
+  o.snapshot_every_entries = 1000;
+  Cluster c(o);
+  TailOutcome out;
+  const NodeId l1 = WaitForLeader(c);
+  EXPECT_NE(l1, consensus::kNoNode);
+  if (l1 == consensus::kNoNode) return out;
+  const auto rest = Others(c, {l1});
+  const NodeId keeper = rest[0];
+  bool phase1 = false;
+  c.network().set_drop_filter([&](const consensus::Message& m) {
+    if (m.type == MessageType::kPromise && m.from == keeper && !m.reject && !m.entries.empty()) {
+      ++out.promise_parts;
+      out.most_slots_in_a_promise = std::max(out.most_slots_in_a_promise, m.entries.size());
+    }
+    if (!phase1) {
+      // Only the keeper hears the first leader's accepts and commit point.
+      return m.from == l1 && m.to != keeper &&
+             (m.type == MessageType::kAccept || m.type == MessageType::kHeartbeat);
+    }
+    return m.from == keeper && (m.type == MessageType::kPrepare || m.type == MessageType::kPreVote);
+  });
+  for (uint64_t marker = 1; marker <= kTailMarkers; ++marker) {
+    EXPECT_TRUE(c.ProposeMarker(l1, marker).ok());
+  }
+  const Index last = c.engine(l1).last_index();
+  c.RunUntil([&] { return c.engine(keeper).TermAt(last).value_or(0) != 0; }, 1000);
+  EXPECT_NE(c.engine(keeper).TermAt(last).value_or(0), 0u) << "the keeper lacks the tail";
+  phase1 = true;
+  c.Crash(l1);
+  c.RunUntil([&] { return c.Leader() != consensus::kNoNode; }, 3000);
+  EXPECT_EQ(c.Leader(), rest[1]);
+  c.RunFor(1000);
+  for (uint64_t marker = 1; marker <= kTailMarkers; ++marker) {
+    out.markers_applied += c.MarkerIndex(marker).has_value() ? 1 : 0;
+  }
+  out.violations = c.violations();
+  return out;
+}
+
+TEST(PaxosScenario, LongUnchosenTailIsReportedInBoundedPromises) {
+  TailOutcome out = LongTailInBoundedPromises();
+  EXPECT_EQ(out.most_slots_in_a_promise, 1u) << "a promise carried more than max_message_bytes";
+  EXPECT_GE(out.promise_parts, kTailMarkers) << "the tail was not reported in parts";
+  // Had phase 1 finished on the first part, the rest of the tail would be filled with no-ops.
+  EXPECT_EQ(out.markers_applied, kTailMarkers) << "values past the first promise were lost";
+  EXPECT_TRUE(out.violations.empty()) << out.violations.front();
+}
+
+// ---- A proposer behind an acceptor's compaction point gets its snapshot in chunks ----
+
+TEST(PaxosScenario, ProposerBehindCompactionGetsTheSnapshotInChunks) {
+  ClusterOptions o = Calm(3, 29);
+  o.snapshot_every_entries = 20;
+  o.snapshot_keep_entries = 0;
+  o.snapshot_chunk_bytes = 64;
+  Cluster c(o);
+  const NodeId leader = WaitForLeader(c);
+  ASSERT_NE(leader, consensus::kNoNode);
+  const NodeId behind = Others(c, {leader})[0];
+  int chunks = 0;
+  uint64_t largest_chunk = 0;
+  bool shut_out = true;  // The leader's own messages never reach `behind`.
+  c.network().set_drop_filter([&](const consensus::Message& m) {
+    if (m.type == MessageType::kCatchUpResponse && m.to == behind) {
+      ++chunks;
+      largest_chunk = std::max<uint64_t>(largest_chunk, m.snapshot_chunk.size());
+    }
+    return shut_out && m.from == leader && m.to == behind &&
+           (m.type == MessageType::kAccept || m.type == MessageType::kHeartbeat ||
+            m.type == MessageType::kSnapshot);
+  });
+  c.Isolate(behind);
+  for (uint64_t marker = 1; marker <= 120; ++marker) {
+    (void)c.ProposeMarker(leader, marker);
+    c.RunFor(5);
+  }
+  c.RunFor(200);
+  const Index compacted = c.storage(leader).FirstIndex() - 1;
+  ASSERT_GT(compacted, c.engine(behind).committed_index() + 1)
+      << "the member is not behind compaction; the scenario tests nothing";
+  // `behind` hears the others again, but not the leader's accepts: it campaigns, and the
+  // acceptors, unable to report the slots it lacks, send it their snapshots instead.
+  c.HealNetwork();
+  c.RunUntil([&] { return c.engine(behind).committed_index() >= compacted; }, 3000);
+  EXPECT_GE(c.engine(behind).committed_index(), compacted);
+  EXPECT_GE(chunks, 2) << "the catch-up snapshot was not chunked";
+  EXPECT_LE(largest_chunk, o.snapshot_chunk_bytes);
+  shut_out = false;
+  (void)c.ProposeMarker(c.Leader(), 999);
+  c.RunUntil([&] { return c.MarkerIndex(999).has_value(); }, 2000);
+  c.RunFor(500);
+  c.CheckConvergence();
+  EXPECT_TRUE(c.violations().empty()) << FirstViolation(c);
+}
+
+// ---- A removed member that shares its ballot tag with a new member keeps campaigning ----
+
+// A member id above the tag range whose ballot tag is `tag` (the server's ids are such hashes).
+NodeId IdWithTag(NodeId tag) {
+  for (NodeId id = consensus::paxos::kBallotIdMax + 1;; ++id) {
+    if (consensus::paxos::BallotTag(id) == tag) return id;
+  }
+}
+
+struct TagOutcome {
+  bool collided = false;   // Both members ran phase 1 in the same ballot.
+  int taken_refusals = 0;  // Promises refused because the ballot was the other member's.
+  bool both_led = false;   // Both members led the same ballot.
+  bool converged = false;
+  std::vector<std::string> violations;
+};
+
+// Member 4 joins and is removed while it is down; then member `twin`, whose tag is 4, joins. When
+// 4 comes back it has not learned of its removal and campaigns in the very ballot `twin` uses.
+TagOutcome RemovedMemberSharesTag(Bug bug) {
+  ClusterOptions o = Calm(3, 37, bug);
+  o.pre_vote = false;      // Campaigns go straight to phase 1.
+  o.check_quorum = false;  // No stickiness: acceptors promise any higher ballot.
+  o.stop_removed_members = false;
+  Cluster c(o);
+  TagOutcome out;
+  using consensus::ConfChangeType;
+  const NodeId l1 = WaitForLeader(c);
+  EXPECT_NE(l1, consensus::kNoNode);
+  if (l1 == consensus::kNoNode) return out;
+  auto change = [&](ConfChangeType type, NodeId node, NodeId watcher) {
+    EXPECT_TRUE(c.engine(l1).ProposeConfChange({type, node, ""}).ok());
+    c.RunUntil(
+        [&] {
+          const auto& conf = c.engine(watcher).conf_state();
+          return type == ConfChangeType::kRemove     ? !conf.Contains(node)
+                 : type == ConfChangeType::kAddVoter ? conf.voters.count(node) > 0
+                                                     : conf.learners.count(node) > 0;
+        },
+        2000);
+  };
+  const NodeId removed = c.CreateJoiningNode();
+  EXPECT_EQ(removed, 4u);
+  change(ConfChangeType::kAddLearner, removed, removed);
+  change(ConfChangeType::kAddVoter, removed, removed);
+  c.RunFor(200);
+  c.Crash(removed);
+  change(ConfChangeType::kRemove, removed, l1);
+  const NodeId twin = c.CreateJoiningNode(IdWithTag(consensus::paxos::BallotTag(removed)));
+  change(ConfChangeType::kAddLearner, twin, twin);
+  change(ConfChangeType::kAddVoter, twin, twin);
+  c.RunFor(200);
+  EXPECT_EQ(c.Leader(), l1);
+  const consensus::Term b0 = c.engine(l1).soft_state().term;
+  EXPECT_EQ(c.engine(twin).hard_state().term, b0);
+  EXPECT_EQ(c.storage(removed).InitialHardState().term, b0);
+  const consensus::Term shared =
+      consensus::paxos::MakeBallot(consensus::paxos::BallotRound(b0) + 1, removed);
+
+  // `twin` takes the next ballot by a transfer; `removed`, back up, campaigns in the same one.
+  // Their prepares overlap at one acceptor (olds[0]); `removed` also asks `twin` itself.
+  const auto olds = Others(c, {l1, removed, twin});  // The two initial members besides l1.
+  const NodeId far = olds[1];                        // olds[0] hears both prepares.
+  std::set<NodeId> phase1_of_shared;
+  c.network().set_drop_filter([&](const consensus::Message& m) {
+    if (m.type == MessageType::kPrepare && m.term == shared) phase1_of_shared.insert(m.from);
+    if (m.type == MessageType::kPromise && m.reject && m.term == shared && m.to == removed) {
+      ++out.taken_refusals;
+    }
+    if (m.type != MessageType::kPrepare) return false;
+    if (m.from == twin) return m.to == far;
+    if (m.from == removed) return m.to == l1;
+    return false;
+  });
+  EXPECT_TRUE(c.engine(l1).TransferLeadership(twin).ok());
+  c.Restart(removed);
+  std::set<NodeId> leaders_of_shared;
+  for (int i = 0; i < 2000; ++i) {
+    c.Step();
+    for (NodeId id : c.SelfBelievedLeaders()) {
+      if (c.engine(id).soft_state().term == shared) leaders_of_shared.insert(id);
+    }
+  }
+  out.collided = phase1_of_shared.count(twin) > 0 && phase1_of_shared.count(removed) > 0;
+  out.both_led = leaders_of_shared.size() > 1;
+  c.network().set_drop_filter(nullptr);
+  c.RunFor(2000);
+  const NodeId leader = c.Leader();
+  if (leader != consensus::kNoNode && c.ProposeMarker(leader, 77).ok()) {
+    c.RunUntil([&] { return c.MarkerIndex(77).has_value(); }, 2000);
+    c.RunFor(300);
+    out.converged = c.MarkerIndex(77).has_value();
+    c.CheckConvergence();
+  }
+  out.violations = c.violations();
+  return out;
+}
+
+TEST(PaxosScenario, RemovedMemberWithTheSameTagCannotShareABallot) {
+  TagOutcome out = RemovedMemberSharesTag(Bug::kNone);
+  EXPECT_TRUE(out.collided) << "the two members never campaigned in one ballot; nothing tested";
+  EXPECT_GE(out.taken_refusals, 1);
+  EXPECT_FALSE(out.both_led);
+  EXPECT_TRUE(out.converged);
+  EXPECT_TRUE(out.violations.empty()) << out.violations.front();
+}
+
+TEST(PaxosScenario, SharedBallotTagIsCaught) {
+  TagOutcome out = RemovedMemberSharesTag(Bug::kPaxosSharedBallotTag);
+  EXPECT_TRUE(out.collided);
+  EXPECT_TRUE(out.both_led) << "the removed member never led the twin's ballot";
+  ASSERT_FALSE(out.violations.empty()) << "two members led one ballot and nothing noticed";
+  EXPECT_NE(out.violations.front().find("election safety"), std::string::npos)
+      << out.violations.front();
 }
 
 }  // namespace

@@ -514,6 +514,7 @@ const std::vector<std::pair<consensus::Bug, std::string>>& BugNames() {
       {consensus::Bug::kPaxosChosenWithoutQuorum, "paxos-chosen-without-quorum"},
       {consensus::Bug::kPaxosSkipGap, "paxos-skip-gap"},
       {consensus::Bug::kPaxosReadWithoutQuorum, "paxos-read-without-quorum"},
+      {consensus::Bug::kPaxosSharedBallotTag, "paxos-shared-ballot-tag"},
   };
   return kNames;
 }

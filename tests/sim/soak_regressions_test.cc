@@ -29,6 +29,13 @@ constexpr Regression kRegressions[] = {
      consensus::EngineKind::kMultiPaxos},
     {10965, 1, "multipaxos: the last voter was behind the removed leader's compaction",
      consensus::EngineKind::kMultiPaxos},
+    {279, 3, "multipaxos: a partial promise report (bounded promises) entered the merge",
+     consensus::EngineKind::kMultiPaxos},
+    {116, 5, "the same, with 5 members", consensus::EngineKind::kMultiPaxos},
+    {500515, 5,
+     "multipaxos: a candidate asking for one promise part per round trip timed out "
+     "before its report was complete, again and again (one slot per message)",
+     consensus::EngineKind::kMultiPaxos},
 };
 
 TEST(SoakRegressions, SeedsThatOnceFailedPass) {

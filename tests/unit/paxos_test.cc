@@ -261,5 +261,131 @@ TEST(PaxosEngine, AHigherBallotDeposesTheLeaderAndKeepsChosenValues) {
   EXPECT_EQ(data, (std::vector<std::string>{"x", "y"}));
 }
 
+// A member id above the tag range whose ballot tag is `tag`.
+NodeId TwinOf(NodeId tag) {
+  for (NodeId id = kBallotIdMax + 1;; ++id) {
+    if (BallotTag(id) == tag) return id;
+  }
+}
+
+// The replies member `to` sends once its Ready is persisted, after stepping `m`.
+std::vector<Message> StepAndReply(Engine& engine, MemoryStorage& storage, const Message& m) {
+  EXPECT_TRUE(engine.Step(m).ok()) << m.ToString();
+  std::vector<Message> out;
+  while (engine.HasReady()) {
+    Ready rd = engine.GetReady();
+    EXPECT_TRUE(storage.Append(rd.entries).ok());
+    if (rd.hard_state) storage.SetHardState(*rd.hard_state);
+    out.insert(out.end(), rd.messages.begin(), rd.messages.end());
+    out.insert(out.end(), rd.messages_after_persist.begin(), rd.messages_after_persist.end());
+    engine.Advance();
+  }
+  return out;
+}
+
+Message Prepare(NodeId from, Term ballot) {
+  Message m;
+  m.type = MessageType::kPrepare;
+  m.from = from;
+  m.to = 2;
+  m.term = ballot;
+  return m;
+}
+
+TEST(PaxosEngine, ABallotIsBoundToTheFirstMemberThatUsesIt) {
+  const NodeId twin = TwinOf(1);  // Shares member 1's tag, hence its ballots.
+  const Term ballot = MakeBallot(4, 1);
+  auto start = [](MemoryStorage& storage) {
+    storage.SetInitialConfState(ConfState{{1, 2, 3}, {}});
+    Config config;
+    config.id = 2;
+    config.storage = &storage;
+    auto engine = NewEngine(EngineKind::kMultiPaxos, config);
+    EXPECT_TRUE(engine.ok());
+    return std::move(engine).value();
+  };
+  auto promised = [](const std::vector<Message>& replies, NodeId to) {
+    for (const Message& m : replies) {
+      if (m.type == MessageType::kPromise && m.to == to) return !m.reject;
+    }
+    ADD_FAILURE() << "no promise sent to " << to;
+    return false;
+  };
+  {
+    MemoryStorage storage;
+    auto engine = start(storage);
+    EXPECT_TRUE(promised(StepAndReply(*engine, storage, Prepare(1, ballot)), 1));
+    EXPECT_EQ(engine->hard_state().vote, 1u) << "the binding is not in the hard state";
+    // The twin's prepare of the same ballot is refused in that ballot; member 1's retransmission
+    // is still answered.
+    auto refused = StepAndReply(*engine, storage, Prepare(twin, ballot));
+    EXPECT_FALSE(promised(refused, twin));
+    EXPECT_EQ(refused.front().term, ballot);
+    EXPECT_TRUE(promised(StepAndReply(*engine, storage, Prepare(1, ballot)), 1));
+    // So is a heartbeat of the twin: with a rejection no acceptor sends the owner.
+    Message hb;
+    hb.type = MessageType::kHeartbeat;
+    hb.from = twin;
+    hb.to = 2;
+    hb.term = ballot;
+    auto replies = StepAndReply(*engine, storage, hb);
+    ASSERT_EQ(replies.size(), 1u);
+    EXPECT_EQ(replies[0].type, MessageType::kHeartbeatResponse);
+    EXPECT_TRUE(replies[0].reject);
+    // The binding survives a restart.
+    auto restarted = start(storage);
+    EXPECT_FALSE(promised(StepAndReply(*restarted, storage, Prepare(twin, ballot)), twin));
+    EXPECT_TRUE(promised(StepAndReply(*restarted, storage, Prepare(1, ballot)), 1));
+  }
+  {
+    // A ballot found only in an accepted slot (the hard state torn off) is bound by its first
+    // user, whichever of the two that is.
+    MemoryStorage storage;
+    ASSERT_TRUE(storage.Append({E(ballot, 1, "v")}).ok());
+    auto engine = start(storage);
+    EXPECT_EQ(engine->hard_state().term, ballot);
+    EXPECT_EQ(engine->hard_state().vote, kNoNode);
+    EXPECT_TRUE(promised(StepAndReply(*engine, storage, Prepare(twin, ballot)), twin));
+    EXPECT_FALSE(promised(StepAndReply(*engine, storage, Prepare(1, ballot)), 1));
+  }
+}
+
+// A long tail of accepted slots is reported in promise parts of at most max_message_bytes, each
+// naming the slot before its first and, but for the last, its own last slot; a prepare from a
+// later slot (the proposer asking again) gets the parts from there.
+TEST(PaxosEngine, PromisesAreBoundedParts) {
+  MemoryStorage storage;
+  storage.SetInitialConfState(ConfState{{1, 2, 3}, {}});
+  std::vector<Entry> tail;
+  for (Index i = 1; i <= 10; ++i) tail.push_back(E(MakeBallot(1, 1), i, std::string(100, 'x')));
+  ASSERT_TRUE(storage.Append(tail).ok());
+  Config config;
+  config.id = 2;
+  config.storage = &storage;
+  config.max_message_bytes = 300;  // Two slots of 124 accounted bytes, not three.
+  auto engine = NewEngine(EngineKind::kMultiPaxos, config);
+  ASSERT_TRUE(engine.ok());
+  const Term ballot = MakeBallot(2, 3);
+  for (Index asked_from : {Index{0}, Index{6}}) {
+    Message prepare = Prepare(3, ballot);
+    prepare.index = asked_from;
+    auto parts = StepAndReply(**engine, storage, prepare);
+    ASSERT_EQ(parts.size(), (10 - asked_from) / 2);
+    Index covered = asked_from;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const Message& p = parts[i];
+      ASSERT_EQ(p.type, MessageType::kPromise);
+      ASSERT_FALSE(p.reject);
+      EXPECT_EQ(p.index, covered);
+      ASSERT_EQ(p.entries.size(), 2u);
+      EXPECT_EQ(p.entries.front().index, covered + 1);
+      const bool last = i + 1 == parts.size();
+      EXPECT_EQ(p.reject_hint, last ? 0 : p.entries.back().index);
+      covered = p.entries.back().index;
+    }
+    EXPECT_EQ(covered, 10u);
+  }
+}
+
 }  // namespace
 }  // namespace ballot::consensus::paxos

@@ -23,16 +23,25 @@ using consensus::MessageType;
 using consensus::SnapshotMeta;
 
 constexpr MessageType kAllTypes[] = {
-    MessageType::kAppend,     MessageType::kAppendResponse,
-    MessageType::kVote,       MessageType::kVoteResponse,
-    MessageType::kPreVote,    MessageType::kPreVoteResponse,
-    MessageType::kHeartbeat,  MessageType::kHeartbeatResponse,
-    MessageType::kSnapshot,   MessageType::kSnapshotResponse,
-    MessageType::kReadIndex,  MessageType::kReadIndexResponse,
-    MessageType::kTimeoutNow, MessageType::kPrepare,
-    MessageType::kPromise,    MessageType::kAccept,
-    MessageType::kAccepted,   MessageType::kCommit,
-    MessageType::kCatchUp,    MessageType::kCatchUpResponse,
+    MessageType::kAppend,
+    MessageType::kAppendResponse,
+    MessageType::kVote,
+    MessageType::kVoteResponse,
+    MessageType::kPreVote,
+    MessageType::kPreVoteResponse,
+    MessageType::kHeartbeat,
+    MessageType::kHeartbeatResponse,
+    MessageType::kSnapshot,
+    MessageType::kSnapshotResponse,
+    MessageType::kReadIndex,
+    MessageType::kReadIndexResponse,
+    MessageType::kTimeoutNow,
+    MessageType::kPrepare,
+    MessageType::kPromise,
+    MessageType::kAccept,
+    MessageType::kAccepted,
+    MessageType::kCatchUp,
+    MessageType::kCatchUpResponse,
 };
 constexpr EntryType kAllEntryTypes[] = {EntryType::kNormal, EntryType::kNoop,
                                         EntryType::kConfChange};
@@ -168,7 +177,7 @@ void ExpectRefused(const peer::Message& wire, const std::string& words) {
 TEST(TransportCodec, BadInputIsRefusedWithAReason) {
   ASSERT_TRUE(DecodeMessage(ValidWire()).ok());
 
-  for (int bad : {13, 31, 39, 255, 256, -1, 1 << 30}) {
+  for (int bad : {13, 31, 36, 39, 255, 256, -1, 1 << 30}) {  // 36: the retired COMMIT.
     peer::Message w = ValidWire();
     w.set_type(static_cast<peer::MessageType>(bad));
     ExpectRefused(w, "unknown message type");

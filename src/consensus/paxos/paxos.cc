@@ -39,6 +39,7 @@ bool IsPaxosMessage(MessageType type) {
     case MessageType::kPromise:
     case MessageType::kAccept:
     case MessageType::kAccepted:
+    case MessageType::kCatchUp:
     case MessageType::kCatchUpResponse:
       return true;
     default:
@@ -83,20 +84,6 @@ MultiPaxos::MultiPaxos(const Config& config, Bug bug)
       random_(config.seed),
       log_(config.storage, InitialCommit(config), InitialApplied(config)) {
   LoadFromStorage();
-}
-
-// The member whose ballot this is: the member of the configuration (or this member) with the
-// ballot's tag; the tag itself when none has it (ids that fit a tag are their own tags).
-NodeId MultiPaxos::BallotOwnerOrNone(Term ballot) const {
-  if (ballot == 0) return kNoNode;
-  const NodeId tag = BallotOwner(ballot);
-  if (BallotTag(config_.id) == tag) return config_.id;
-  for (const auto* ids : {&conf_.voters, &conf_.learners}) {
-    for (NodeId id : *ids) {
-      if (BallotTag(id) == tag) return id;
-    }
-  }
-  return tag;
 }
 
 Status CheckBallotTags(const ConfState& members, NodeId joining) {
@@ -154,6 +141,10 @@ void MultiPaxos::LoadFromStorage() {
     for (const Entry& e : *held) promised = std::max(promised, e.term);
   }
   BecomeFollower(promised, kNoNode);
+  // The ballot's owner is known when the hard state recorded it; a ballot found only in a slot
+  // (the hard state torn off) is bound again by the first member that uses it, which is safe:
+  // see docs/multipaxos.md, "Member ids and ballots".
+  promised_to_ = promised == hs.term ? hs.vote : kNoNode;
   // With lease reads, a member that just restarted may have acknowledged a lease round before it
   // went down: it counts as having just heard from a leader (see InLease()).
   leader_contact_elapsed_ = config_.read_mode == ReadMode::kLease ? 0 : config_.election_ticks;
@@ -166,6 +157,7 @@ void MultiPaxos::LoadFromStorage() {
 
 void MultiPaxos::Reset(Term ballot) {
   BALLOT_ASSERT(ballot >= ballot_, "a promise never goes back");
+  if (ballot != ballot_) promised_to_ = kNoNode;
   ballot_ = ballot;
   lead_ = kNoNode;
   election_elapsed_ = 0;
@@ -253,6 +245,7 @@ void MultiPaxos::Tick() {
 }
 
 void MultiPaxos::TickElection() {
+  if (role_ == Role::kCandidate) AskForMissingParts();
   ++election_elapsed_;
   if (election_elapsed_ >= randomized_election_ticks_ && Promotable()) {
     election_elapsed_ = 0;
@@ -332,13 +325,17 @@ void MultiPaxos::CampaignFailed() {
 void MultiPaxos::Prepare(bool transfer) {
   const int failures = failed_campaigns_;
   Reset(NextBallot());
+  promised_to_ = config_.id;
   failed_campaigns_ = failures;
   ResetRandomizedTimeout();
   role_ = Role::kCandidate;
   StopFollowing();
   phase1_start_ = log_.committed() + 1;
   phase1_transfer_ = transfer;
-  promises_[config_.id] = PromiseReport{};
+  PromiseReport own;  // Our own slots are read from our log when merging.
+  own.have_first = true;
+  own.complete = true;
+  promises_[config_.id] = std::move(own);
   SendPrepares(conf_.voters);
   TryFinishPhase1();
 }
@@ -360,7 +357,7 @@ void MultiPaxos::HandlePreVote(const Message& m) {
   // A candidate behind our compaction point could not learn the chosen slots it lacks from us.
   const bool can_report = m.index + 1 >= log_.FirstIndex();
   const bool grant = m.term > ballot_ && !sticky && can_report;
-  if (!can_report) SendCatchUp(m.from);
+  if (!can_report) SendCatchUp(m.from, 0);
   Message reply;
   reply.type = MessageType::kPreVoteResponse;
   reply.to = m.from;
@@ -399,51 +396,93 @@ void MultiPaxos::HandlePrepare(const Message& m) {
     reply.reject_hint = log_.FirstIndex() - 1;
     reply.commit = log_.committed();
     Send(std::move(reply));
-    SendCatchUp(m.from);
+    SendCatchUp(m.from, 0);
     return;
   }
-  if (m.term > ballot_) BecomeFollower(m.term, kNoNode);
+  if (m.term > ballot_) {
+    BecomeFollower(m.term, kNoNode);
+    promised_to_ = m.from;
+  }
   election_elapsed_ = 0;
   reply.term = m.term;
   reply.commit = log_.committed();
-  if (start <= log_.LastIndex()) {
-    Result<std::vector<Entry>> entries = log_.Entries(start, log_.LastIndex() + 1, UINT64_MAX);
-    BALLOT_ASSERT(entries.ok(), "accepted slots unavailable: " + entries.status().ToString());
+  // The report goes in parts of at most max_message_bytes of slots, all at once: each part names
+  // the slot before its first (index) and, unless it is the last, its own last slot (reject_hint).
+  const Index last = log_.LastIndex();
+  for (Index from = start; from <= last;) {
+    Result<std::vector<Entry>> entries = log_.Entries(from, last + 1, config_.max_message_bytes);
+    BALLOT_ASSERT(entries.ok() && !entries->empty(),
+                  "accepted slots unavailable: " + entries.status().ToString());
+    Message part = reply;
+    part.index = from - 1;
+    from = entries->back().index + 1;
+    if (from <= last) part.reject_hint = from - 1;
     for (Entry& e : *entries) {
-      if (!IsHole(e)) reply.entries.push_back(std::move(e));
+      if (!IsHole(e)) part.entries.push_back(std::move(e));
     }
+    Send(std::move(part));
+    if (from > last) return;
   }
   Send(std::move(reply));
 }
 
 // A proposer behind our compaction point can never finish phase 1 with us in its quorum, and may
 // need us (the member that removed itself, say, whose successor cannot know the removal was
-// chosen): we send it our snapshot, which holds chosen slots only, in one message.
-void MultiPaxos::SendCatchUp(NodeId to) {
+// chosen): we send it our snapshot, which holds chosen slots only, in chunks of at most
+// snapshot_chunk_bytes. The proposer acknowledges each chunk (kCatchUp) and we send the next one
+// from our snapshot as it is then; we keep no state per proposer.
+void MultiPaxos::SendCatchUp(NodeId to, uint64_t offset) {
   const Snapshot& snapshot = storage_->GetSnapshot();
   if (snapshot.IsEmpty()) return;
   Message m;
   m.type = MessageType::kCatchUpResponse;
   m.to = to;
-  m.snapshot_meta = snapshot.meta;
-  m.snapshot_chunk = snapshot.data;
-  m.snapshot_size = snapshot.data.size();
-  m.snapshot_done = true;
+  FillSnapshotChunk(snapshot, offset, config_.snapshot_chunk_bytes, &m);
   Send(std::move(m));
 }
 
+// A chunk acknowledged: the proposer holds m.index bytes of m.snapshot_meta's snapshot. A snapshot
+// taken since then is sent from its start.
+void MultiPaxos::HandleCatchUpAck(const Message& m) {
+  const Snapshot& snapshot = storage_->GetSnapshot();
+  if (snapshot.IsEmpty()) return;
+  SendCatchUp(m.from, snapshot.meta == m.snapshot_meta ? m.index : 0);
+}
+
 void MultiPaxos::HandleCatchUp(const Message& m) {
-  if (m.snapshot_meta.index <= log_.committed() || role_ == Role::kLeader) return;
-  if (log_.unstable_snapshot()) return;
+  if (m.snapshot_meta.index <= log_.committed() || role_ == Role::kLeader ||
+      log_.unstable_snapshot()) {
+    if (incoming_catch_up_.from() == m.from) incoming_catch_up_.Reset();
+    return;
+  }
+  // Every acceptor that refuses us sends its snapshot: we take one sender's at a time (chunks of
+  // two would restart each other's), and another's only once that one stalled.
+  const bool stalled =
+      now_ - catch_up_progress_tick_ >= static_cast<uint64_t>(config_.election_ticks);
+  if (incoming_catch_up_.assembling() && incoming_catch_up_.from() != m.from && !stalled) return;
+  catch_up_progress_tick_ = now_;
+  if (incoming_catch_up_.Add(m) != SnapshotAssembler::Outcome::kComplete) {
+    Message ack;
+    ack.type = MessageType::kCatchUp;
+    ack.to = m.from;
+    ack.snapshot_meta = m.snapshot_meta;
+    ack.index = incoming_catch_up_.received_bytes();
+    Send(std::move(ack));
+    return;
+  }
   // A campaign counted under the old membership is abandoned; the next one starts past the
   // snapshot.
   if (role_ != Role::kFollower) BecomeFollower(ballot_, kNoNode);
-  incoming_snapshot_.reset();
-  log_.Restore(Snapshot{m.snapshot_meta, m.snapshot_chunk});
+  incoming_snapshot_.Reset();
+  log_.Restore(incoming_catch_up_.Take());
 }
 
+// A promise part reports the acceptor's slots from m.index + 1 on, through m.reject_hint when
+// that is not 0 (more parts follow, see HandlePrepare). Parts are taken in order (early ones wait);
+// only a complete report counts: phase 1 may not finish before it has heard, from a quorum, every
+// slot those acceptors accepted.
 void MultiPaxos::HandlePromise(const Message& m) {
-  if (role_ != Role::kCandidate || m.index + 1 != phase1_start_) return;
+  if (role_ != Role::kCandidate || m.index + 1 < phase1_start_) return;
   if (m.reject) {
     rejected_by_.insert(m.from);
     int rejected = 0;
@@ -454,15 +493,66 @@ void MultiPaxos::HandlePromise(const Message& m) {
     }
     return;
   }
-  promises_[m.from] = PromiseReport{m.commit, m.entries};
-  TryFinishPhase1();
+  auto [it, fresh] = promises_.try_emplace(m.from);
+  PromiseReport& report = it->second;
+  if (fresh) {
+    report.covered = phase1_start_ - 1;
+    report.progress_tick = now_;
+  }
+  if (report.complete || m.index < report.covered) return;  // Old news.
+  if (m.index == phase1_start_ - 1) {
+    // The commit point is the first part's: the slots up to it stay chosen and in the log while
+    // the rest arrives, whereas a commit point that a snapshot installed between the parts raised
+    // would claim slots reported before it (or reported as holes) as chosen.
+    if (report.have_first) return;
+    report.have_first = true;
+    report.commit = m.commit;
+  }
+  report.parts.try_emplace(m.index, m.entries, m.reject_hint);
+  bool progress = false;
+  for (auto part = report.parts.begin();
+       part != report.parts.end() && part->first == report.covered && !report.complete;
+       part = report.parts.erase(part)) {
+    const auto& [entries, through] = part->second;
+    report.entries.insert(report.entries.end(), entries.begin(), entries.end());
+    report.complete = through == 0;
+    if (!report.complete) report.covered = through;
+    progress = true;
+  }
+  if (!progress) return;
+  report.progress_tick = now_;
+  election_elapsed_ = 0;  // A phase 1 that is still hearing its report is not abandoned.
+  if (report.complete) {
+    report.parts.clear();
+    TryFinishPhase1();
+  }
+}
+
+// A report that stopped arriving (a part lost) is asked for again from the last slot it covers.
+void MultiPaxos::AskForMissingParts() {
+  for (auto& [id, report] : promises_) {
+    if (id == config_.id || report.complete ||
+        now_ - report.progress_tick < 2 * static_cast<uint64_t>(config_.heartbeat_ticks)) {
+      continue;
+    }
+    report.progress_tick = now_;
+    Message more;
+    more.type = MessageType::kPrepare;
+    more.to = id;
+    more.index = report.covered;
+    if (phase1_transfer_) more.context = std::string(kTransferContext);
+    Send(std::move(more));
+  }
 }
 
 void MultiPaxos::TryFinishPhase1() {
   if (role_ != Role::kCandidate) return;
   auto has_quorum = [this](const ConfState& conf) {
     int n = 0;
-    for (NodeId v : conf.voters) n += promises_.count(v) > 0 ? 1 : 0;
+    for (NodeId v : conf.voters) {
+      auto it = promises_.find(v);
+      n += it != promises_.end() && it->second.complete ? 1 : 0;
+    }
     return n >= QuorumOf(conf);
   };
   if (!has_quorum(conf_)) return;
@@ -505,7 +595,7 @@ std::vector<Entry> MultiPaxos::MergePromises(Index* chosen_through) const {
   reports.push_back(std::move(self));
   if (!Buggy(Bug::kPaxosIgnorePromisedValues)) {
     for (const auto& [id, report] : promises_) {
-      if (id == config_.id) continue;
+      if (id == config_.id || !report.complete) continue;  // Only whole reports count.
       Report r{report.commit, {}};
       for (const Entry& e : report.entries) {
         if (e.index >= start && !IsHole(e)) r.slots[e.index] = &e;
@@ -598,17 +688,20 @@ Status MultiPaxos::CheckMessage(const Message& m) const {
     for (size_t i = 0; i < m.entries.size(); ++i) {
       const Entry& e = m.entries[i];
       if (e.index <= m.index || e.term == 0 || e.term > m.term ||
+          (m.reject_hint != 0 && e.index > m.reject_hint) ||
           (i > 0 && e.index <= m.entries[i - 1].index)) {
         return Status::InvalidArgument("malformed promise: " + m.ToString());
       }
     }
   }
-  if (m.type == MessageType::kCatchUpResponse &&
-      (m.snapshot_meta.index == 0 || m.snapshot_offset != 0 || !m.snapshot_done ||
-       m.snapshot_chunk.size() != m.snapshot_size)) {
-    return Status::InvalidArgument("malformed catch-up: " + m.ToString());
+  if (m.type == MessageType::kPromise && !m.reject && m.reject_hint != 0 &&
+      m.reject_hint <= m.index) {
+    return Status::InvalidArgument("malformed promise: " + m.ToString());
   }
-  if (m.type == MessageType::kSnapshot &&
+  if (m.type == MessageType::kCatchUp && m.snapshot_meta.index == 0) {
+    return Status::InvalidArgument("malformed catch-up acknowledgement: " + m.ToString());
+  }
+  if ((m.type == MessageType::kSnapshot || m.type == MessageType::kCatchUpResponse) &&
       (m.snapshot_meta.index == 0 || m.snapshot_offset > m.snapshot_size ||
        m.snapshot_chunk.size() > m.snapshot_size - m.snapshot_offset)) {
     return Status::InvalidArgument("malformed snapshot chunk: " + m.ToString());
@@ -620,6 +713,10 @@ Status MultiPaxos::Step(const Message& m) {
   RETURN_IF_ERROR(CheckMessage(m));
   if (m.type == MessageType::kCatchUpResponse) {
     HandleCatchUp(m);  // Chosen slots, whoever sends them and in whatever ballot.
+    return Status::Ok();
+  }
+  if (m.type == MessageType::kCatchUp) {
+    HandleCatchUpAck(m);
     return Status::Ok();
   }
   if (m.term > ballot_) {
@@ -645,8 +742,12 @@ Status MultiPaxos::Step(const Message& m) {
     }
     // Any other message of a higher ballot: promise it (an accept implies the promise, PMMC).
     BecomeFollower(m.term, IsLeaderMessage(m.type) ? m.from : kNoNode);
+    if (CarriesOwnBallot(m.type)) promised_to_ = m.from;
   } else if (m.term < ballot_) {
     StepLowerBallot(m);
+    return Status::Ok();
+  } else if (CarriesOwnBallot(m.type) && m.type != MessageType::kPreVote && !ClaimBallot(m.from)) {
+    RefuseTakenBallot(m);  // Our ballot, but another member's: as good as a lower one.
     return Status::Ok();
   }
   switch (m.type) {
@@ -726,6 +827,39 @@ void MultiPaxos::StepLowerBallot(const Message& m) {
       break;
     case MessageType::kPreVote:
       reply.type = MessageType::kPreVoteResponse;
+      break;
+    default:
+      return;
+  }
+  Send(std::move(reply));
+}
+
+// A ballot is bound to the first member that uses it (see promised_to_). Returns whether `from`
+// owns our ballot.
+bool MultiPaxos::ClaimBallot(NodeId from) {
+  if (Buggy(Bug::kPaxosSharedBallotTag)) return true;  // Broken: any member with the tag owns it.
+  if (promised_to_ == kNoNode) promised_to_ = from;
+  return promised_to_ == from;
+}
+
+// A member with the tag of our ballot's owner used that ballot: we refuse it in the ballot itself,
+// with a reply that cannot be mistaken for an answer to the owner (a rejected promise; a rejected
+// heartbeat response, which no acceptor sends in the leader's own ballot otherwise). The refused
+// member abandons the ballot and campaigns in a higher round.
+void MultiPaxos::RefuseTakenBallot(const Message& m) {
+  Message reply;
+  reply.to = m.from;
+  reply.term = ballot_;
+  reply.reject = true;
+  switch (m.type) {
+    case MessageType::kPrepare:
+      reply.type = MessageType::kPromise;
+      reply.index = m.index;
+      break;
+    case MessageType::kAccept:
+    case MessageType::kHeartbeat:
+    case MessageType::kSnapshot:
+      reply.type = MessageType::kHeartbeatResponse;
       break;
     default:
       return;

@@ -67,43 +67,29 @@ void MultiPaxos::ReplySnapshotChunk(const Message& m, bool reject) {
   reply.to = m.from;
   reply.reject = reject;
   reply.snapshot_meta = m.snapshot_meta;
-  reply.index = incoming_snapshot_ ? incoming_snapshot_->data.size() : 0;
+  reply.index = incoming_snapshot_.received_bytes();
   Send(std::move(reply));
 }
 
-// Chunks are assembled in order, as in Raft (see raft_follower.cc).
+// Chunks are assembled in order, as in Raft (SnapshotAssembler).
 void MultiPaxos::HandleSnapshotChunk(const Message& m) {
-  IncomingSnapshot* in = incoming_snapshot_ ? &*incoming_snapshot_ : nullptr;
-  const bool same = in != nullptr && in->from == m.from && in->term == m.term &&
-                    in->meta == m.snapshot_meta && in->size == m.snapshot_size;
-  if (m.snapshot_offset == 0 && !(same && !in->data.empty())) {
-    incoming_snapshot_ = IncomingSnapshot{m.from, m.term, m.snapshot_meta, m.snapshot_size, {}};
-    in = &*incoming_snapshot_;
-  } else if (!same) {
-    incoming_snapshot_.reset();
-    ReplySnapshotChunk(m, /*reject=*/true);
-    return;
+  switch (incoming_snapshot_.Add(m)) {
+    case SnapshotAssembler::Outcome::kRefused:
+      ReplySnapshotChunk(m, /*reject=*/true);
+      return;
+    case SnapshotAssembler::Outcome::kInProgress:
+      ReplySnapshotChunk(m, /*reject=*/false);
+      return;
+    case SnapshotAssembler::Outcome::kComplete:
+      FinishSnapshot(m);
+      return;
   }
-  const uint64_t have = in->data.size();
-  if (m.snapshot_offset > have) {
-    ReplySnapshotChunk(m, /*reject=*/true);
-    return;
-  }
-  if (m.snapshot_offset + m.snapshot_chunk.size() > have) {
-    in->data.append(m.snapshot_chunk, have - m.snapshot_offset, std::string::npos);
-  }
-  if (in->data.size() < in->size || !m.snapshot_done) {
-    ReplySnapshotChunk(m, /*reject=*/false);
-    return;
-  }
-  FinishSnapshot(m);
 }
 
 // A snapshot covers chosen slots only, so installing it is learning them. The slots after it
 // stay: they are accepted values, and an acceptor must not forget what it accepted.
 void MultiPaxos::FinishSnapshot(const Message& m) {
-  Snapshot snapshot{incoming_snapshot_->meta, std::move(incoming_snapshot_->data)};
-  incoming_snapshot_.reset();
+  Snapshot snapshot = incoming_snapshot_.Take();
   if (snapshot.meta.index > log_.committed()) log_.Restore(std::move(snapshot));
   Message reply;
   reply.type = MessageType::kAccepted;

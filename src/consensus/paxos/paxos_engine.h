@@ -25,6 +25,7 @@
 #include "consensus/engine.h"
 #include "consensus/paxos/paxos_log.h"
 #include "consensus/raft/progress.h"
+#include "consensus/snapshot_assembly.h"
 
 namespace ballot::consensus::paxos {
 
@@ -58,9 +59,7 @@ class MultiPaxos final : public Engine {
 
   NodeId id() const override { return config_.id; }
   SoftState soft_state() const override { return {role_, lead_, ballot_}; }
-  HardState hard_state() const override {
-    return {ballot_, BallotOwnerOrNone(ballot_), log_.committed()};
-  }
+  HardState hard_state() const override { return {ballot_, promised_to_, log_.committed()}; }
   const ConfState& conf_state() const override { return membership_known_ ? conf_ : unknown_; }
   Index committed_index() const override { return log_.committed(); }
   Index applied_index() const override { return log_.applied(); }
@@ -68,10 +67,17 @@ class MultiPaxos final : public Engine {
   std::optional<Term> TermAt(Index index) const override { return log_.TermAt(index); }
 
  private:
-  // What one acceptor reported in phase 1.
+  // What one acceptor reported in phase 1, in promise parts of at most max_message_bytes each:
+  // the report counts towards a quorum only once complete.
   struct PromiseReport {
-    Index commit = 0;
+    Index commit = 0;            // As of the first part.
     std::vector<Entry> entries;  // Its slots from the phase's first slot on (holes left out).
+    Index covered = 0;           // The last slot of the parts taken so far.
+    bool have_first = false;
+    bool complete = false;  // Every slot the acceptor holds has been reported.
+    // Parts that arrived before the ones preceding them: index -> (entries, last slot or 0).
+    std::map<Index, std::pair<std::vector<Entry>, Index>> parts;
+    uint64_t progress_tick = 0;  // When the report last moved (or was asked for again).
   };
   struct PendingRead {
     NodeId from = kNoNode;
@@ -84,15 +90,7 @@ class MultiPaxos final : public Engine {
     bool entries = false;
     std::vector<Entry> committed;
   };
-  struct IncomingSnapshot {
-    NodeId from = kNoNode;
-    Term term = 0;
-    SnapshotMeta meta;
-    uint64_t size = 0;
-    std::string data;
-  };
 
-  NodeId BallotOwnerOrNone(Term ballot) const;
   bool Buggy(Bug bug) const;
   int Quorum() const { return static_cast<int>(conf_.voters.size() / 2 + 1); }
   static int QuorumOf(const ConfState& conf) {
@@ -121,16 +119,20 @@ class MultiPaxos final : public Engine {
   void HandlePreVoteResponse(const Message& m);
   void HandlePrepare(const Message& m);
   void HandlePromise(const Message& m);
+  void AskForMissingParts();
   void TryFinishPhase1();
   std::vector<Entry> MergePromises(Index* chosen_through) const;
   void BecomeLeader(std::vector<Entry> merged, Index chosen_through);
   void CampaignFailed();
-  void SendCatchUp(NodeId to);
+  void SendCatchUp(NodeId to, uint64_t offset);
   void HandleCatchUp(const Message& m);
+  void HandleCatchUpAck(const Message& m);
 
   // paxos.cc: stepping and output.
   Status CheckMessage(const Message& m) const;
   void StepLowerBallot(const Message& m);
+  bool ClaimBallot(NodeId from);
+  void RefuseTakenBallot(const Message& m);
   void HeardFromLeader(NodeId from);
   void Send(Message m);
 
@@ -186,6 +188,10 @@ class MultiPaxos final : public Engine {
   PaxosLog log_;
 
   Term ballot_ = 0;  // The highest ballot promised (and, leading, our own).
+  // The member ballot_ is bound to: the only one whose prepares, accepts and heartbeats of that
+  // ballot we answer (two members may share a ballot tag; see docs/multipaxos.md, "Member ids and
+  // ballots"). kNoNode: not bound yet; the first member to use the ballot binds it.
+  NodeId promised_to_ = kNoNode;
   NodeId lead_ = kNoNode;
   Role role_ = Role::kFollower;
   ConfState conf_;  // As of the applied index.
@@ -222,7 +228,9 @@ class MultiPaxos final : public Engine {
   uint64_t lease_end_tick_ = 0;
   bool timeout_now_sent_ = false;
 
-  std::optional<IncomingSnapshot> incoming_snapshot_;
+  SnapshotAssembler incoming_snapshot_;  // From the leader (kSnapshot).
+  SnapshotAssembler incoming_catch_up_;  // From an acceptor ahead of us (kCatchUpResponse).
+  uint64_t catch_up_progress_tick_ = 0;  // When incoming_catch_up_ last took a chunk.
 
   std::vector<Message> messages_;
   std::vector<Message> messages_after_persist_;

@@ -176,18 +176,12 @@ void MultiPaxos::SendSnapshotChunk(NodeId to, Progress& pr) {
     return;
   }
   const Snapshot& snapshot = pinned->second;
-  const uint64_t offset = std::min<uint64_t>(pr.snapshot_acked(), snapshot.data.size());
-  const uint64_t length =
-      std::min<uint64_t>(config_.snapshot_chunk_bytes, snapshot.data.size() - offset);
   Message m;
   m.type = MessageType::kSnapshot;
   m.to = to;
-  m.snapshot_meta = snapshot.meta;
-  m.snapshot_offset = offset;
-  m.snapshot_chunk = snapshot.data.substr(offset, length);
-  m.snapshot_size = snapshot.data.size();
-  m.snapshot_done = offset + length == snapshot.data.size();
-  pr.SnapshotChunkSent(offset + length, now_);
+  const uint64_t sent =
+      FillSnapshotChunk(snapshot, pr.snapshot_acked(), config_.snapshot_chunk_bytes, &m);
+  pr.SnapshotChunkSent(sent, now_);
   Send(std::move(m));
 }
 
@@ -299,6 +293,13 @@ void MultiPaxos::OnAcked(NodeId from, Progress& pr, Index index) {
 void MultiPaxos::HandleHeartbeatResponse(const Message& m) {
   auto it = progress_.find(m.from);
   if (it == progress_.end()) return;
+  if (m.reject) {
+    // Our ballot is bound to another member with our tag at this acceptor (RefuseTakenBallot):
+    // it will never accept in this ballot, so leave it and campaign in a higher round.
+    BecomeFollower(ballot_, kNoNode);
+    CampaignFailed();
+    return;
+  }
   Progress& pr = it->second;
   pr.OnHeartbeatResponse();
   if (pr.match() < log_.LastIndex() || pr.state() == ProgressState::kProbe) {

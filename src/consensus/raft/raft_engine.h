@@ -19,6 +19,7 @@
 #include "consensus/engine.h"
 #include "consensus/raft/progress.h"
 #include "consensus/raft/raft_log.h"
+#include "consensus/snapshot_assembly.h"
 
 namespace ballot::consensus::raft {
 
@@ -207,14 +208,7 @@ class Raft final : public Engine {
   bool timeout_now_sent_ = false;
 
   // Follower: the snapshot being assembled from chunks.
-  struct IncomingSnapshot {
-    NodeId from = kNoNode;
-    Term term = 0;
-    SnapshotMeta meta;
-    uint64_t size = 0;
-    std::string data;
-  };
-  std::optional<IncomingSnapshot> incoming_snapshot_;
+  SnapshotAssembler incoming_snapshot_;
 
   // Output, collected until GetReady().
   std::vector<Message> messages_;

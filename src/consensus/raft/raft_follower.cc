@@ -105,44 +105,29 @@ void Raft::ReplySnapshotChunk(const Message& m, bool reject) {
   reply.to = m.from;
   reply.reject = reject;
   reply.snapshot_meta = m.snapshot_meta;
-  reply.index = incoming_snapshot_ ? incoming_snapshot_->data.size() : 0;
+  reply.index = incoming_snapshot_.received_bytes();
   Send(std::move(reply));
 }
 
-// Chunks are assembled in order. A chunk at offset 0 starts over; a chunk of another snapshot, or
-// at an offset other than the bytes we hold, is refused with the count we hold, so the leader
-// resumes from there (or from 0).
+// Chunks are assembled in order (SnapshotAssembler): a refused chunk is answered with the count we
+// hold, so the leader resumes from there (or from 0).
 void Raft::HandleSnapshotChunk(const Message& m) {
-  IncomingSnapshot* in = incoming_snapshot_ ? &*incoming_snapshot_ : nullptr;
-  const bool same = in != nullptr && in->from == m.from && in->term == m.term &&
-                    in->meta == m.snapshot_meta && in->size == m.snapshot_size;
-  if (m.snapshot_offset == 0 && !(same && !in->data.empty())) {
-    incoming_snapshot_ = IncomingSnapshot{m.from, m.term, m.snapshot_meta, m.snapshot_size, {}};
-    in = &*incoming_snapshot_;
-  } else if (!same) {
-    incoming_snapshot_.reset();
-    ReplySnapshotChunk(m, /*reject=*/true);
-    return;
+  switch (incoming_snapshot_.Add(m)) {
+    case SnapshotAssembler::Outcome::kRefused:
+      ReplySnapshotChunk(m, /*reject=*/true);
+      return;
+    case SnapshotAssembler::Outcome::kInProgress:
+      ReplySnapshotChunk(m, /*reject=*/false);
+      return;
+    case SnapshotAssembler::Outcome::kComplete:
+      FinishSnapshot(m);
+      return;
   }
-  const uint64_t have = in->data.size();
-  if (m.snapshot_offset > have) {
-    ReplySnapshotChunk(m, /*reject=*/true);
-    return;
-  }
-  if (m.snapshot_offset + m.snapshot_chunk.size() > have) {
-    in->data.append(m.snapshot_chunk, have - m.snapshot_offset, std::string::npos);
-  }
-  if (in->data.size() < in->size || !m.snapshot_done) {
-    ReplySnapshotChunk(m, /*reject=*/false);
-    return;
-  }
-  FinishSnapshot(m);
 }
 
 // Paper 7 / thesis 5.3: a complete snapshot replaces the log, unless the log already holds it.
 void Raft::FinishSnapshot(const Message& m) {
-  Snapshot snapshot{incoming_snapshot_->meta, std::move(incoming_snapshot_->data)};
-  incoming_snapshot_.reset();
+  Snapshot snapshot = incoming_snapshot_.Take();
   Message reply;
   reply.type = MessageType::kAppendResponse;
   reply.to = m.from;

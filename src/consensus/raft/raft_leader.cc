@@ -179,18 +179,12 @@ void Raft::SendSnapshotChunk(NodeId to, Progress& pr) {
     return;
   }
   const Snapshot& snapshot = pinned->second;
-  const uint64_t offset = std::min<uint64_t>(pr.snapshot_acked(), snapshot.data.size());
-  const uint64_t length =
-      std::min<uint64_t>(config_.snapshot_chunk_bytes, snapshot.data.size() - offset);
   Message m;
   m.type = MessageType::kSnapshot;
   m.to = to;
-  m.snapshot_meta = snapshot.meta;
-  m.snapshot_offset = offset;
-  m.snapshot_chunk = snapshot.data.substr(offset, length);
-  m.snapshot_size = snapshot.data.size();
-  m.snapshot_done = offset + length == snapshot.data.size();
-  pr.SnapshotChunkSent(offset + length, now_);
+  const uint64_t sent =
+      FillSnapshotChunk(snapshot, pr.snapshot_acked(), config_.snapshot_chunk_bytes, &m);
+  pr.SnapshotChunkSent(sent, now_);
   Send(std::move(m));
 }
 
