@@ -532,6 +532,27 @@ class ForwardService final : public internal::Forward::CallbackService {
           *req, [done = std::move(done)](internal::ForwardResponse fr) { done(std::move(fr)); });
     });
   }
+  // Every proposal of the batch goes to the engine at once; the answer waits for the last apply.
+  grpc::ServerUnaryReactor* ProposeBatch(grpc::CallbackServerContext* ctx,
+                                         const internal::ProposalBatch* req,
+                                         internal::ProposalBatchResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    const int n = req->requests_size();
+    if (n == 0) {
+      reactor->Finish(grpc::Status::OK);
+      return reactor;
+    }
+    for (int i = 0; i < n; ++i) resp->add_responses();
+    auto left = std::make_shared<std::atomic<int>>(n);
+    for (int i = 0; i < n; ++i) {
+      m_->HandleForwardedPropose(req->requests(i),
+                                 [reactor, resp, left, i](internal::ForwardResponse fr) {
+                                   *resp->mutable_responses(i) = std::move(fr);
+                                   if (left->fetch_sub(1) == 1) reactor->Finish(grpc::Status::OK);
+                                 });
+    }
+    return reactor;
+  }
   grpc::ServerUnaryReactor* LeaseKeepAlive(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::LeaseKeepAliveRequest* req,
                                            internal::ForwardResponse* resp) override {

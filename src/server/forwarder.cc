@@ -121,21 +121,21 @@ namespace {
 
 // One asynchronous forward: the request and the gRPC call's state live as long as its callback.
 // `start` begins the call on a stub: start(stub, ctx, request, response, on_done).
-template <typename Request>
-struct AsyncForward : std::enable_shared_from_this<AsyncForward<Request>> {
+template <typename Request, typename Response>
+struct AsyncForward : std::enable_shared_from_this<AsyncForward<Request, Response>> {
   using Start = std::function<void(internal::Forward::Stub*, grpc::ClientContext*, const Request*,
-                                   internal::ForwardResponse*, std::function<void(grpc::Status)>)>;
+                                   Response*, std::function<void(grpc::Status)>)>;
   Forwarder* forwarder = nullptr;
   std::vector<std::string> urls;
   size_t next = 0;  // The URL to try next.
   Request request;
   Deadline deadline;
   Start start;
-  std::function<void(Result<internal::ForwardResponse>)> done;
+  std::function<void(Result<Response>)> done;
   Status last = Status::Unavailable("the leader has published no client URL yet");
 
-  // Tries the next URL whose address parses. etcd's errors travel inside ForwardResponse, so a
-  // gRPC error means that address did not answer: the next one is tried.
+  // Tries the next URL whose address parses. etcd's errors travel inside the response, so a gRPC
+  // error means that address did not answer: the next one is tried.
   void TryNext() {
     while (next < urls.size()) {
       const std::string& url = urls[next++];
@@ -146,7 +146,7 @@ struct AsyncForward : std::enable_shared_from_this<AsyncForward<Request>> {
       }
       struct Call {
         grpc::ClientContext ctx;
-        internal::ForwardResponse response;
+        Response response;
       };
       auto call = std::make_shared<Call>();
       call->ctx.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
@@ -164,15 +164,14 @@ struct AsyncForward : std::enable_shared_from_this<AsyncForward<Request>> {
   }
 };
 
-template <typename Request>
-void ForwardAsync(Forwarder* forwarder, const std::vector<std::string>& urls,
-                  const Request& request, Deadline deadline,
-                  typename AsyncForward<Request>::Start start,
-                  std::function<void(Result<internal::ForwardResponse>)> done) {
-  auto f = std::make_shared<AsyncForward<Request>>();
+template <typename Request, typename Response>
+void ForwardAsync(Forwarder* forwarder, const std::vector<std::string>& urls, Request request,
+                  Deadline deadline, typename AsyncForward<Request, Response>::Start start,
+                  std::function<void(Result<Response>)> done) {
+  auto f = std::make_shared<AsyncForward<Request, Response>>();
   f->forwarder = forwarder;
   f->urls = urls;
-  f->request = request;
+  f->request = std::move(request);
   f->deadline = deadline;
   f->start = std::move(start);
   f->done = std::move(done);
@@ -184,19 +183,89 @@ void ForwardAsync(Forwarder* forwarder, const std::vector<std::string>& urls,
 void Forwarder::ProposeAsync(const std::vector<std::string>& urls,
                              const internal::InternalRequest& request, Deadline deadline,
                              std::function<void(Result<internal::ForwardResponse>)> done) {
-  ForwardAsync<internal::InternalRequest>(
-      this, urls, request, deadline,
+  const size_t bytes = request.ByteSizeLong();
+  {
+    std::unique_lock<std::mutex> lock(batch_mu_);
+    if (queued_.size() >= kQueuedMax) {
+      lock.unlock();
+      return done(Status::ResourceExhausted("etcdserver: too many requests"));
+    }
+    if (batches_in_flight_ >= kBatchesInFlightMax) {
+      // Sent with the next batch, when a call in flight returns.
+      queued_.push_back(Queued{request, bytes, deadline, std::move(done)});
+      queued_urls_ = urls;
+      return;
+    }
+    ++batches_in_flight_;
+  }
+  std::vector<Queued> batch;
+  batch.push_back(Queued{request, bytes, deadline, std::move(done)});
+  SendBatch(urls, std::move(batch));
+}
+
+void Forwarder::SendBatch(const std::vector<std::string>& urls, std::vector<Queued> batch) {
+  {
+    std::lock_guard<std::mutex> lock(batch_mu_);
+    stats_.proposals += batch.size();
+    ++stats_.batches;
+  }
+  internal::ProposalBatch request;
+  Deadline deadline = batch.front().deadline;
+  for (Queued& q : batch) {
+    *request.add_requests() = std::move(q.request);
+    deadline = std::max(deadline, q.deadline);
+  }
+  auto dones =
+      std::make_shared<std::vector<std::function<void(Result<internal::ForwardResponse>)>>>();
+  for (Queued& q : batch) dones->push_back(std::move(q.done));
+  ForwardAsync<internal::ProposalBatch, internal::ProposalBatchResponse>(
+      this, urls, std::move(request), deadline,
       [](auto* stub, auto* ctx, const auto* req, auto* resp, auto on_done) {
-        stub->async()->Propose(ctx, req, resp, std::move(on_done));
+        stub->async()->ProposeBatch(ctx, req, resp, std::move(on_done));
       },
-      std::move(done));
+      [this, dones](Result<internal::ProposalBatchResponse> r) {
+        if (r.ok() && r->responses_size() != static_cast<int>(dones->size())) {
+          r = Status::Internal("the leader answered " + std::to_string(r->responses_size()) +
+                               " of " + std::to_string(dones->size()) + " forwarded proposals");
+        }
+        for (size_t i = 0; i < dones->size(); ++i) {
+          (*dones)[i](r.ok() ? Result<internal::ForwardResponse>(
+                                   std::move(*r->mutable_responses(static_cast<int>(i))))
+                             : Result<internal::ForwardResponse>(r.status()));
+        }
+        BatchDone();
+      });
+}
+
+void Forwarder::BatchDone() {
+  std::vector<Queued> batch;
+  std::vector<std::string> urls;
+  {
+    std::lock_guard<std::mutex> lock(batch_mu_);
+    if (queued_.empty()) {
+      --batches_in_flight_;
+      return;
+    }
+    // Everything that waited, up to the size bound (at least one).
+    size_t bytes = 0;
+    size_t n = 0;
+    while (n < queued_.size() && (n == 0 || bytes + queued_[n].bytes <= kBatchBytesMax)) {
+      bytes += queued_[n].bytes;
+      ++n;
+    }
+    batch.assign(std::make_move_iterator(queued_.begin()),
+                 std::make_move_iterator(queued_.begin() + static_cast<std::ptrdiff_t>(n)));
+    queued_.erase(queued_.begin(), queued_.begin() + static_cast<std::ptrdiff_t>(n));
+    urls = queued_urls_;
+  }
+  SendBatch(urls, std::move(batch));
 }
 
 void Forwarder::LeaseKeepAliveAsync(const std::vector<std::string>& urls,
                                     const etcdserverpb::LeaseKeepAliveRequest& request,
                                     Deadline deadline,
                                     std::function<void(Result<internal::ForwardResponse>)> done) {
-  ForwardAsync<etcdserverpb::LeaseKeepAliveRequest>(
+  ForwardAsync<etcdserverpb::LeaseKeepAliveRequest, internal::ForwardResponse>(
       this, urls, request, deadline,
       [](auto* stub, auto* ctx, const auto* req, auto* resp, auto on_done) {
         stub->async()->LeaseKeepAlive(ctx, req, resp, std::move(on_done));

@@ -30,7 +30,9 @@ class Forwarder {
                                             const internal::InternalRequest& request,
                                             Deadline deadline);
   // Propose without blocking: `done` runs once, on a gRPC thread, and must not block. Tries `urls`
-  // in order while they are unreachable.
+  // in order while they are unreachable. Proposals are sent in batches (ProposeBatch): at most
+  // kBatchesInFlightMax calls at a time, and what arrives meanwhile goes in the next one, so an
+  // idle follower adds no delay and a busy one makes one call per many proposals.
   void ProposeAsync(const std::vector<std::string>& urls, const internal::InternalRequest& request,
                     Deadline deadline, std::function<void(Result<internal::ForwardResponse>)> done);
   Result<internal::ForwardResponse> LeaseKeepAlive(
@@ -39,6 +41,15 @@ class Forwarder {
   void LeaseKeepAliveAsync(const std::vector<std::string>& urls,
                            const etcdserverpb::LeaseKeepAliveRequest& request, Deadline deadline,
                            std::function<void(Result<internal::ForwardResponse>)> done);
+  // Proposals forwarded asynchronously, and the batch calls that carried them.
+  struct BatchStats {
+    uint64_t proposals = 0;
+    uint64_t batches = 0;
+  };
+  BatchStats batch_stats() const {
+    std::lock_guard<std::mutex> lock(batch_mu_);
+    return stats_;
+  }
   // The cached stub for `target` ("host:port").
   internal::Forward::Stub* StubFor(const std::string& target);
   // Membership changes go to the leader's own etcdserverpb.Cluster service.
@@ -56,6 +67,25 @@ class Forwarder {
       Deadline deadline);
 
  private:
+  static constexpr int kBatchesInFlightMax = 2;
+  static constexpr size_t kBatchBytesMax = 512 * 1024;  // Below the leader's receive limit.
+  static constexpr size_t kQueuedMax = 100000;          // More are refused: too many requests.
+  struct Queued {
+    internal::InternalRequest request;
+    size_t bytes = 0;
+    Deadline deadline;
+    std::function<void(Result<internal::ForwardResponse>)> done;
+  };
+  void SendBatch(const std::vector<std::string>& urls, std::vector<Queued> batch);
+  // A batch call returned: sends what queued meanwhile, or frees its slot.
+  void BatchDone();
+
+  mutable std::mutex batch_mu_;
+  BatchStats stats_;                      // Guarded by batch_mu_.
+  int batches_in_flight_ = 0;             // Guarded by batch_mu_.
+  std::vector<Queued> queued_;            // Guarded by batch_mu_.
+  std::vector<std::string> queued_urls_;  // Guarded by batch_mu_: the latest leader's URLs.
+
   etcdserverpb::Cluster::Stub* ClusterStubFor(const std::string& target);
   template <typename Request, typename Response, typename Call>
   Result<Response> SendCluster(const std::vector<std::string>& urls, const Request& request,

@@ -152,6 +152,7 @@ class Member : private StateMachine, private watch::EventSource {
   // The leader's client URLs, for forwarding; empty when no leader is known or it is this member.
   std::vector<std::string> LeaderClientUrls() const;
   NodeStatus node_status() const { return node_->status(); }
+  Forwarder::BatchStats forward_batch_stats() const { return forwarder_.batch_stats(); }
   consensus::NodeId id() const { return options_.node.id; }
   uint64_t cluster_id() const { return options_.node.cluster_id; }
   const MemberOptions& options() const { return options_; }

@@ -5,6 +5,9 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "rpc.grpc.pb.h"
@@ -140,6 +143,62 @@ TEST(RpcServer, PutOnAFollowerIsForwardedAndReadEverywhere) {
     ASSERT_EQ(got.kvs_size(), 1) << "member " << id;
     EXPECT_EQ(got.kvs(0).value(), "world");
   }
+}
+
+TEST(RpcServer, ConcurrentPutsOnAFollowerAreForwardedInBatches) {
+  RpcCluster c(31556);
+  NodeId leader = c.Leader();
+  ASSERT_NE(leader, consensus::kNoNode);
+  ASSERT_TRUE(c.WaitPublished());
+  NodeId follower = leader == 1 ? 2 : 1;
+  auto kv = etcdserverpb::KV::NewStub(c.Channel(follower));
+  constexpr int kPuts = 300;
+  struct Call {
+    grpc::ClientContext ctx;
+    etcdserverpb::PutRequest request;
+    etcdserverpb::PutResponse response;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  for (int i = 0; i < kPuts; ++i) {
+    auto call = std::make_unique<Call>();
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    call->request.set_key("batch/" + std::to_string(i));
+    call->request.set_value(std::string(100, 'v'));
+    Call* raw = call.get();
+    calls.push_back(std::move(call));
+    kv->async()->Put(&raw->ctx, &raw->request, &raw->response, [&, raw](grpc::Status s) {
+      std::lock_guard<std::mutex> lock(mu);
+      raw->status = std::move(s);
+      ++done;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return done == kPuts; }));
+  }
+  std::set<int64_t> revisions;
+  for (const auto& call : calls) {
+    ASSERT_TRUE(call->status.ok()) << call->status.error_message();
+    EXPECT_EQ(call->response.header().member_id(), follower);
+    revisions.insert(call->response.header().revision());
+  }
+  EXPECT_EQ(revisions.size(), static_cast<size_t>(kPuts));  // Each its own revision.
+  const server::Forwarder::BatchStats stats = c.members_[follower]->forward_batch_stats();
+  EXPECT_GE(stats.proposals, static_cast<uint64_t>(kPuts));  // And the member's own, if any.
+  EXPECT_LT(stats.batches, stats.proposals);  // Proposals that waited went together.
+  etcdserverpb::RangeRequest count;
+  count.set_key("batch/");
+  count.set_range_end("batch0");
+  count.set_count_only(true);
+  etcdserverpb::RangeResponse counted;
+  ASSERT_TRUE(
+      etcdserverpb::KV::NewStub(c.Channel(leader))->Range(Ctx().get(), count, &counted).ok());
+  EXPECT_EQ(counted.count(), kPuts);
 }
 
 TEST(RpcServer, ErrorsCarryEtcdsCodesAndMessages) {
