@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "base/logging.h"
+#include "config/url.h"
 #include "mvcc/snapshot.h"
 #include "server/convert.h"
 #include "server/errors.h"
@@ -38,6 +39,12 @@ constexpr char kLeasePrefix[] = "lease/";
 constexpr int kRemovedExitDelayMs = 1000;
 
 std::string Hex16(uint64_t v) { return fmt::format("{:016x}", v); }
+
+std::string JoinStrings(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
+}
 
 int64_t UnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -479,16 +486,69 @@ Result<etcdserverpb::MemberListResponse> Member::MemberList() {
   return response;
 }
 
-Result<etcdserverpb::MemberAddResponse> Member::MemberAdd(
-    const etcdserverpb::MemberAddRequest& request) {
-  if (request.peerurls().empty()) return Status::InvalidArgument("etcdserver: no peer URLs given");
-  for (const MemberInfo& m : Members()) {
+namespace {
+
+// etcd checks peer URLs with types.NewURLs: scheme://host:port, no path.
+Status CheckPeerUrls(const google::protobuf::RepeatedPtrField<std::string>& urls) {
+  if (urls.empty()) return ErrMemberBadUrls();
+  for (const std::string& u : urls) {
+    if (!config::ParseUrl(u).ok()) return ErrMemberBadUrls();
+  }
+  return Status::Ok();
+}
+
+// The member (other than `except`) that already uses one of `urls`, if any.
+bool PeerUrlTaken(const std::vector<MemberInfo>& members, NodeId except,
+                  const google::protobuf::RepeatedPtrField<std::string>& urls) {
+  for (const MemberInfo& m : members) {
+    if (m.id == except) continue;
     for (const auto& u : m.peer_urls) {
-      for (const auto& v : request.peerurls()) {
-        if (u == v) return ErrPeerUrlExists();
-      }
+      if (std::find(urls.begin(), urls.end(), u) != urls.end()) return true;
     }
   }
+  return false;
+}
+
+}  // namespace
+
+Status Member::ProposeConfChangeMapped(const ConfChange& cc, Deadline deadline) {
+  Status s = node_->ProposeConfChange(cc, deadline);
+  if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
+  return s.ok() ? s : MapProposeError(s);
+}
+
+template <typename Response>
+Result<Response> Member::ChangeMembership(
+    const std::function<Status(Deadline)>& propose, const std::function<bool()>& applied,
+    const std::function<Result<Response>(const std::vector<std::string>&, Deadline)>& forward) {
+  const Deadline deadline = RequestDeadline();
+  Status s = propose(deadline);
+  if (IsNotLeader(s)) {
+    const std::vector<std::string> urls = LeaderClientUrls();
+    if (urls.empty()) return ErrNoLeader();
+    ASSIGN_OR_RETURN(Response forwarded, forward(urls, deadline));
+    FillHeader(forwarded.mutable_header());
+    return forwarded;
+  }
+  RETURN_IF_ERROR(s);
+  while (Clock::now() < deadline && !applied()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Response response;
+  FillHeader(response.mutable_header());
+  for (const MemberInfo& m : Members()) ToProto(m, response.add_members());
+  return response;
+}
+
+bool Member::IsMember(NodeId id) const {
+  std::lock_guard<std::mutex> lock(members_mu_);
+  return members_.count(id) > 0;
+}
+
+Result<etcdserverpb::MemberAddResponse> Member::MemberAdd(
+    const etcdserverpb::MemberAddRequest& request) {
+  RETURN_IF_ERROR(CheckPeerUrls(request.peerurls()));
+  if (PeerUrlTaken(Members(), consensus::kNoNode, request.peerurls())) return ErrPeerUrlExists();
   MemberInfo added;
   std::random_device rd;
   added.id = (static_cast<uint64_t>(rd()) << 32 | rd()) & 0x7fffffffffffffffull;
@@ -499,65 +559,29 @@ Result<etcdserverpb::MemberAddResponse> Member::MemberAdd(
   cc.type = request.islearner() ? ConfChangeType::kAddLearner : ConfChangeType::kAddVoter;
   cc.node = added.id;
   cc.context = ToRecord(added).SerializeAsString();
-  const Deadline deadline = RequestDeadline();
-  Status s = node_->ProposeConfChange(cc, deadline);
-  if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
-  if (!s.ok()) {
-    Status mapped = MapProposeError(s);
-    if (IsNotLeader(mapped)) {
-      const std::vector<std::string> urls = LeaderClientUrls();
-      if (urls.empty()) return ErrNoLeader();
-      auto forwarded = forwarder_.MemberAdd(urls, request, deadline);
-      if (forwarded.ok()) FillHeader(forwarded->mutable_header());
-      return forwarded;
-    }
-    return mapped;
-  }
-  while (Clock::now() < deadline) {
-    bool present = false;
-    for (const MemberInfo& m : Members()) present = present || m.id == added.id;
-    if (present) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  etcdserverpb::MemberAddResponse response;
-  FillHeader(response.mutable_header());
-  ToProto(added, response.mutable_member());
-  for (const MemberInfo& m : Members()) ToProto(m, response.add_members());
+  ASSIGN_OR_RETURN(etcdserverpb::MemberAddResponse response,
+                   ChangeMembership<etcdserverpb::MemberAddResponse>(
+                       [&](Deadline deadline) { return ProposeConfChangeMapped(cc, deadline); },
+                       [&] { return IsMember(added.id); },
+                       [&](const std::vector<std::string>& urls, Deadline deadline) {
+                         return forwarder_.MemberAdd(urls, request, deadline);
+                       }));
+  if (!response.has_member()) ToProto(added, response.mutable_member());
   return response;
 }
 
 Result<etcdserverpb::MemberRemoveResponse> Member::MemberRemove(
     const etcdserverpb::MemberRemoveRequest& request) {
-  bool known = false;
-  for (const MemberInfo& m : Members()) known = known || m.id == request.id();
-  if (!known) return ErrMemberNotFound();
+  if (!IsMember(request.id())) return ErrMemberNotFound();
   ConfChange cc;
   cc.type = ConfChangeType::kRemove;
   cc.node = request.id();
-  const Deadline deadline = RequestDeadline();
-  Status s = node_->ProposeConfChange(cc, deadline);
-  if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
-  if (!s.ok()) {
-    Status mapped = MapProposeError(s);
-    if (IsNotLeader(mapped)) {
-      const std::vector<std::string> urls = LeaderClientUrls();
-      if (urls.empty()) return ErrNoLeader();
-      auto forwarded = forwarder_.MemberRemove(urls, request, deadline);
-      if (forwarded.ok()) FillHeader(forwarded->mutable_header());
-      return forwarded;
-    }
-    return mapped;
-  }
-  while (Clock::now() < deadline) {
-    bool present = false;
-    for (const MemberInfo& m : Members()) present = present || m.id == request.id();
-    if (!present) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  etcdserverpb::MemberRemoveResponse response;
-  FillHeader(response.mutable_header());
-  for (const MemberInfo& m : Members()) ToProto(m, response.add_members());
-  return response;
+  return ChangeMembership<etcdserverpb::MemberRemoveResponse>(
+      [&](Deadline deadline) { return ProposeConfChangeMapped(cc, deadline); },
+      [&] { return !IsMember(request.id()); },
+      [&](const std::vector<std::string>& urls, Deadline deadline) {
+        return forwarder_.MemberRemove(urls, request, deadline);
+      });
 }
 
 Result<etcdserverpb::MemberPromoteResponse> Member::MemberPromote(
@@ -571,27 +595,33 @@ Result<etcdserverpb::MemberPromoteResponse> Member::MemberPromote(
   ConfChange cc;
   cc.type = ConfChangeType::kAddVoter;
   cc.node = request.id();
-  const Deadline deadline = RequestDeadline();
-  Status s = node_->ProposeConfChange(cc, deadline);
-  if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
-  if (!s.ok()) {
-    Status mapped = MapProposeError(s);
-    if (IsNotLeader(mapped)) {
-      const std::vector<std::string> urls = LeaderClientUrls();
-      if (urls.empty()) return ErrNoLeader();
-      auto forwarded = forwarder_.MemberPromote(urls, request, deadline);
-      if (forwarded.ok()) FillHeader(forwarded->mutable_header());
-      return forwarded;
-    }
-    return mapped;
-  }
-  while (Clock::now() < deadline && node_->status().conf.voters.count(request.id()) == 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  etcdserverpb::MemberPromoteResponse response;
-  FillHeader(response.mutable_header());
-  for (const MemberInfo& m : Members()) ToProto(m, response.add_members());
-  return response;
+  return ChangeMembership<etcdserverpb::MemberPromoteResponse>(
+      [&](Deadline deadline) { return ProposeConfChangeMapped(cc, deadline); },
+      [&] { return node_->status().conf.voters.count(request.id()) > 0; },
+      [&](const std::vector<std::string>& urls, Deadline deadline) {
+        return forwarder_.MemberPromote(urls, request, deadline);
+      });
+}
+
+// A normal entry, not a conf change: the engines address members by id, so only the membership
+// records and the transports (on_members_changed, when each member applies it) need the URLs.
+Result<etcdserverpb::MemberUpdateResponse> Member::MemberUpdate(
+    const etcdserverpb::MemberUpdateRequest& request) {
+  RETURN_IF_ERROR(CheckPeerUrls(request.peerurls()));
+  if (!IsMember(request.id())) return ErrMemberNotFound();
+  if (PeerUrlTaken(Members(), request.id(), request.peerurls())) return ErrPeerUrlExists();
+  InternalRequest ir;
+  *ir.mutable_member_update() = request;
+  return ChangeMembership<etcdserverpb::MemberUpdateResponse>(
+      [&](Deadline) -> Status {
+        // Applied (or refused by the apply, identically on every member) when it returns.
+        ASSIGN_OR_RETURN(ApplyResult r, ProposeAndWait(ir, /*may_forward=*/false));
+        return r.status;
+      },
+      [] { return true; },
+      [&](const std::vector<std::string>& urls, Deadline deadline) {
+        return forwarder_.MemberUpdate(urls, request, deadline);
+      });
 }
 
 // ---- Maintenance ----
@@ -625,6 +655,21 @@ Result<etcdserverpb::HashKVResponse> Member::HashKV(const etcdserverpb::HashKVRe
   FillHeader(response.mutable_header(), h.header.revision);
   response.set_hash(h.hash);
   response.set_compact_revision(h.compact_revision);
+  return response;
+}
+
+Result<etcdserverpb::HashResponse> Member::Hash() {
+  ASSIGN_OR_RETURN(mvcc::HashResponse h, store_->Hash());
+  etcdserverpb::HashResponse response;
+  FillHeader(response.mutable_header(), h.revision);
+  response.set_hash(h.hash);
+  return response;
+}
+
+Result<etcdserverpb::DefragmentResponse> Member::Defragment() {
+  RETURN_IF_ERROR(store_->Defragment());
+  etcdserverpb::DefragmentResponse response;
+  FillHeader(response.mutable_header());
   return response;
 }
 
@@ -782,6 +827,10 @@ void Member::ApplyRequest(mvcc::ApplyBatch& batch, const Entry& entry, Applied& 
       out.members_changed = true;
       break;
     }
+    case InternalRequest::kMemberUpdate:
+      result.status = ApplyMemberUpdate(batch, at, request.member_update());
+      out.members_changed = out.members_changed || result.status.ok();
+      break;
     default:
       BLOG_ERROR("member {}: skipping an entry with no request at index {}", options_.node.name,
                  entry.index);
@@ -789,6 +838,30 @@ void Member::ApplyRequest(mvcc::ApplyBatch& batch, const Entry& entry, Applied& 
   }
   result.revision = batch.CurrentRevision();
   out.results.emplace_back(request.id(), std::move(result));
+}
+
+Status Member::ApplyMemberUpdate(mvcc::ApplyBatch& batch, const mvcc::LogPosition& at,
+                                 const etcdserverpb::MemberUpdateRequest& update) {
+  // Checked again here, in log order: the checks at proposal time may race with other changes.
+  const std::string key = kMemberPrefix + Hex16(update.id());
+  internal::MemberRecord record;
+  {
+    std::lock_guard<std::mutex> lock(members_mu_);
+    auto it = members_.find(update.id());
+    if (it == members_.end()) return ErrMemberNotFound();
+    record = ToRecord(it->second);
+    std::vector<MemberInfo> others;
+    for (const auto& [id, m] : members_) others.push_back(m);
+    if (PeerUrlTaken(others, update.id(), update.peerurls())) return ErrPeerUrlExists();
+  }
+  auto existing = batch.GetMeta(key);
+  if (existing.ok() && existing->has_value()) (void)record.ParseFromString(**existing);
+  record.set_id(update.id());
+  record.mutable_peer_urls()->CopyFrom(update.peerurls());
+  batch.PutMeta(at, key, record.SerializeAsString());
+  BLOG_INFO("member {}: member {:x} now has peer URLs {}", options_.node.name, update.id(),
+            JoinStrings(update.peerurls()));
+  return Status::Ok();
 }
 
 void Member::ApplyConfChange(mvcc::ApplyBatch& batch, const Entry& entry) {

@@ -104,10 +104,20 @@ class Member : private StateMachine, private watch::EventSource {
       const etcdserverpb::MemberRemoveRequest& request);
   Result<etcdserverpb::MemberPromoteResponse> MemberPromote(
       const etcdserverpb::MemberPromoteRequest& request);
+  // Changes a member's peer URLs through the log; every member's transport follows on apply.
+  // Errors: "member not found" (NotFound), "Peer URLs already exists" (FailedPrecondition),
+  // "given member URLs are invalid" (InvalidArgument).
+  Result<etcdserverpb::MemberUpdateResponse> MemberUpdate(
+      const etcdserverpb::MemberUpdateRequest& request);
 
   // ---- etcdserverpb.Maintenance ----
   Result<etcdserverpb::StatusResponse> MaintenanceStatus();
   Result<etcdserverpb::HashKVResponse> HashKV(const etcdserverpb::HashKVRequest& request);
+  // Maintenance.Hash: mvcc::Store::Hash (history that compaction keeps, and the meta records):
+  // equal on members with the same applied state, not comparable with etcd's.
+  Result<etcdserverpb::HashResponse> Hash();
+  // Maintenance.Defragment: compacts the store's RocksDB files (mvcc::Store::Defragment).
+  Result<etcdserverpb::DefragmentResponse> Defragment();
   // Maintenance.Snapshot: this member's store snapshot stream (mvcc/snapshot.h) as of now,
   // zero-padded to a multiple of 512 bytes and followed by its SHA-256 (the 32-byte trailer
   // etcdctl checks). Any thread; it does not wait for the log.
@@ -145,6 +155,15 @@ class Member : private StateMachine, private watch::EventSource {
   template <typename Response>
   Result<Response> Answer(Result<ApplyResult> result);
   Status MapProposeError(const Status& s) const;
+  // One membership change: `propose` proposes it (an etcd error, or ErrNotLeader on a follower,
+  // which then sends the request to the leader with `forward`); then waits until `applied()`
+  // (at most the request timeout) and answers the member list.
+  template <typename Response>
+  Result<Response> ChangeMembership(
+      const std::function<Status(Deadline)>& propose, const std::function<bool()>& applied,
+      const std::function<Result<Response>(const std::vector<std::string>&, Deadline)>& forward);
+  Status ProposeConfChangeMapped(const consensus::ConfChange& cc, Deadline deadline);
+  bool IsMember(consensus::NodeId id) const;
   Deadline RequestDeadline() const;
   Status CheckRequestSize(const google::protobuf::Message& request) const;
   Status LinearizableWait();
@@ -169,6 +188,8 @@ class Member : private StateMachine, private watch::EventSource {
   struct Applied;  // What one batch produced: answers for waiters, events for watchers.
   void ApplyRequest(mvcc::ApplyBatch& batch, const consensus::Entry& entry, Applied& out);
   void ApplyConfChange(mvcc::ApplyBatch& batch, const consensus::Entry& entry);
+  Status ApplyMemberUpdate(mvcc::ApplyBatch& batch, const mvcc::LogPosition& at,
+                           const etcdserverpb::MemberUpdateRequest& update);
   Status RestoreLessor();
   void LoadMembers();
   void Housekeeping();
