@@ -1168,3 +1168,4 @@ Status ApplyBatch::Commit() {
 }
 
 }  // namespace ballot::mvcc
+

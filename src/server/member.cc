@@ -28,6 +28,8 @@ namespace {
 constexpr size_t kExpiredLeasesPerRoundMax = 16;
 constexpr size_t kCheckpointsPerRoundMax = 1000;  // etcd's maxLeaseCheckpointBatchSize.
 constexpr int kHousekeepingIntervalMs = 100;
+// Keys whose compacted revisions one applied batch removes (mvcc::Store::RunCompaction).
+constexpr size_t kCompactionKeysPerApplyMax = 1000;
 constexpr size_t kSnapshotAlignBytes = 512;
 // A follower can forward its publication only once the leader published its own client URLs;
 // retry soon, so that the member list is complete shortly after the cluster is healthy.
@@ -667,6 +669,15 @@ Result<etcdserverpb::HashResponse> Member::Hash() {
 }
 
 Result<etcdserverpb::DefragmentResponse> Member::Defragment() {
+  {
+    // Removes what a compaction left (what the apply thread did not get to), then lets RocksDB
+    // rewrite its files without those records.
+    std::lock_guard<std::mutex> store_write(store_write_mu_);
+    bool done = false;
+    while (!done) {
+      ASSIGN_OR_RETURN(done, store_->RunCompaction(kCompactionKeysPerApplyMax));
+    }
+  }
   RETURN_IF_ERROR(store_->Defragment());
   etcdserverpb::DefragmentResponse response;
   FillHeader(response.mutable_header());
@@ -696,6 +707,7 @@ void AddNotifies(const std::vector<mvcc::Event>& events,
 }  // namespace
 
 Status Member::Apply(const std::vector<Entry>& entries) {
+  std::lock_guard<std::mutex> store_write(store_write_mu_);
   mvcc::ApplyBatch batch = store_->NewBatch();
   Applied out;
   for (const Entry& e : entries) {
@@ -708,12 +720,16 @@ Status Member::Apply(const std::vector<Entry>& entries) {
     }
   }
   RETURN_IF_ERROR(batch.Commit());
-  for (auto& [revision, events] : out.notifies) hub_->Notify(events, revision);
-  for (auto& [id, result] : out.results) wait_.Trigger(id, std::move(result));
+  // Physical compaction after a Compact entry, a bounded share per batch (etcd compacts in
+  // batches too); Defragment finishes what is left.
+  RETURN_IF_ERROR(store_->RunCompaction(kCompactionKeysPerApplyMax).status());
+  // The membership first, so that a waiting membership change answers with it.
   if (out.members_changed) {
     LoadMembers();
     if (options_.on_members_changed) options_.on_members_changed(Members());
   }
+  for (auto& [revision, events] : out.notifies) hub_->Notify(events, revision);
+  for (auto& [id, result] : out.results) wait_.Trigger(id, std::move(result));
   return Status::Ok();
 }
 
@@ -921,6 +937,7 @@ Result<std::string> Member::Snapshot() {
 }
 
 Status Member::Restore(const std::string& data, Index index) {
+  std::lock_guard<std::mutex> store_write(store_write_mu_);
   ASSIGN_OR_RETURN(auto installer, store_->NewSnapshotInstaller());
   RETURN_IF_ERROR(installer->Append(data));
   RETURN_IF_ERROR(installer->Finish().status());

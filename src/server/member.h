@@ -206,6 +206,9 @@ class Member : private StateMachine, private watch::EventSource {
   Wait wait_;
   std::atomic<uint64_t> next_request_id_{0};
 
+  // The store's writes (apply, snapshot install, physical compaction) are one at a time: the
+  // apply thread's, and Defragment's from a worker.
+  std::mutex store_write_mu_;
   mutable std::mutex members_mu_;
   std::map<consensus::NodeId, MemberInfo> members_;  // Guarded by members_mu_.
   std::set<consensus::NodeId> removed_;              // Guarded by members_mu_.
