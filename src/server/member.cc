@@ -122,6 +122,7 @@ struct Member::Applied {
   std::vector<std::pair<uint64_t, ApplyResult>> results;
   std::vector<std::pair<mvcc::Revision, std::vector<mvcc::Event>>> notifies;
   bool members_changed = false;
+  std::set<NodeId> conf_nodes;  // Members this batch's conf changes touched (members_ lags).
 };
 
 Result<std::unique_ptr<Member>> Member::Open(MemberOptions options, PeerSender* peers) {
@@ -713,7 +714,7 @@ Status Member::Apply(const std::vector<Entry>& entries) {
   for (const Entry& e : entries) {
     batch.Skip(mvcc::LogPosition{e.index, e.term});
     if (e.type == EntryType::kConfChange) {
-      ApplyConfChange(batch, e);
+      out.conf_nodes.insert(ApplyConfChange(batch, e));
       out.members_changed = true;
     } else if (e.type == EntryType::kNormal) {
       ApplyRequest(batch, e, out);
@@ -844,7 +845,7 @@ void Member::ApplyRequest(mvcc::ApplyBatch& batch, const Entry& entry, Applied& 
       break;
     }
     case InternalRequest::kMemberUpdate:
-      result.status = ApplyMemberUpdate(batch, at, request.member_update());
+      result.status = ApplyMemberUpdate(batch, at, request.member_update(), out.conf_nodes);
       out.members_changed = out.members_changed || result.status.ok();
       break;
     default:
@@ -856,22 +857,44 @@ void Member::ApplyRequest(mvcc::ApplyBatch& batch, const Entry& entry, Applied& 
   out.results.emplace_back(request.id(), std::move(result));
 }
 
-Status Member::ApplyMemberUpdate(mvcc::ApplyBatch& batch, const mvcc::LogPosition& at,
-                                 const etcdserverpb::MemberUpdateRequest& update) {
-  // Checked again here, in log order: the checks at proposal time may race with other changes.
-  const std::string key = kMemberPrefix + Hex16(update.id());
-  internal::MemberRecord record;
+std::map<NodeId, internal::MemberRecord> Member::MembersAsOf(mvcc::ApplyBatch& batch,
+                                                             const std::set<NodeId>& conf_nodes) {
+  std::map<NodeId, internal::MemberRecord> view;
+  std::set<NodeId> ids = conf_nodes;
   {
     std::lock_guard<std::mutex> lock(members_mu_);
-    auto it = members_.find(update.id());
-    if (it == members_.end()) return ErrMemberNotFound();
-    record = ToRecord(it->second);
-    std::vector<MemberInfo> others;
-    for (const auto& [id, m] : members_) others.push_back(m);
-    if (PeerUrlTaken(others, update.id(), update.peerurls())) return ErrPeerUrlExists();
+    for (const auto& [id, m] : members_) {
+      ids.insert(id);
+      view[id] = ToRecord(m);
+    }
   }
-  auto existing = batch.GetMeta(key);
-  if (existing.ok() && existing->has_value()) (void)record.ParseFromString(**existing);
+  for (NodeId id : ids) {
+    auto record = batch.GetMeta(kMemberPrefix + Hex16(id));
+    auto removed = batch.GetMeta(kRemovedPrefix + Hex16(id));
+    if (record.ok() && record->has_value()) {
+      (void)view[id].ParseFromString(**record);
+    } else if (removed.ok() && removed->has_value()) {
+      view.erase(id);
+    }
+  }
+  view.erase(consensus::kNoNode);
+  return view;
+}
+
+Status Member::ApplyMemberUpdate(mvcc::ApplyBatch& batch, const mvcc::LogPosition& at,
+                                 const etcdserverpb::MemberUpdateRequest& update,
+                                 const std::set<NodeId>& conf_nodes) {
+  // Checked again here, in log order: the checks at proposal time may race with other changes.
+  // The view must not depend on how entries were cut into batches (members_ is reloaded only
+  // after a batch), or members would decide differently.
+  std::map<NodeId, internal::MemberRecord> view = MembersAsOf(batch, conf_nodes);
+  auto it = view.find(update.id());
+  if (it == view.end()) return ErrMemberNotFound();
+  std::vector<MemberInfo> others;
+  for (const auto& [id, r] : view) others.push_back(FromRecord(r));
+  if (PeerUrlTaken(others, update.id(), update.peerurls())) return ErrPeerUrlExists();
+  const std::string key = kMemberPrefix + Hex16(update.id());
+  internal::MemberRecord record = it->second;
   record.set_id(update.id());
   record.mutable_peer_urls()->CopyFrom(update.peerurls());
   batch.PutMeta(at, key, record.SerializeAsString());
@@ -880,12 +903,12 @@ Status Member::ApplyMemberUpdate(mvcc::ApplyBatch& batch, const mvcc::LogPositio
   return Status::Ok();
 }
 
-void Member::ApplyConfChange(mvcc::ApplyBatch& batch, const Entry& entry) {
+NodeId Member::ApplyConfChange(mvcc::ApplyBatch& batch, const Entry& entry) {
   const mvcc::LogPosition at{entry.index, entry.term};
   ConfChange cc;
   if (!ConfChange::Decode(entry.data, &cc)) {
     BLOG_ERROR("member {}: undecodable conf change at index {}", options_.node.name, entry.index);
-    return;
+    return consensus::kNoNode;
   }
   const std::string key = kMemberPrefix + Hex16(cc.node);
   internal::MemberRecord record;
@@ -915,6 +938,7 @@ void Member::ApplyConfChange(mvcc::ApplyBatch& batch, const Entry& entry) {
       if (cc.node == options_.node.id) removed_self_ = true;
       break;
   }
+  return cc.node;
 }
 
 Result<std::string> Member::SnapshotStream() {

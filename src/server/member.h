@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -187,9 +188,15 @@ class Member : private StateMachine, private watch::EventSource {
 
   struct Applied;  // What one batch produced: answers for waiters, events for watchers.
   void ApplyRequest(mvcc::ApplyBatch& batch, const consensus::Entry& entry, Applied& out);
-  void ApplyConfChange(mvcc::ApplyBatch& batch, const consensus::Entry& entry);
+  // Returns the member the change is about (kNoNode if it does not decode).
+  consensus::NodeId ApplyConfChange(mvcc::ApplyBatch& batch, const consensus::Entry& entry);
   Status ApplyMemberUpdate(mvcc::ApplyBatch& batch, const mvcc::LogPosition& at,
-                           const etcdserverpb::MemberUpdateRequest& update);
+                           const etcdserverpb::MemberUpdateRequest& update,
+                           const std::set<consensus::NodeId>& conf_nodes);
+  // The membership as of the batch's last entry: members_ (as of the previous batch) amended by
+  // this batch's own records.
+  std::map<consensus::NodeId, internal::MemberRecord> MembersAsOf(
+      mvcc::ApplyBatch& batch, const std::set<consensus::NodeId>& conf_nodes);
   Status RestoreLessor();
   void LoadMembers();
   void Housekeeping();
