@@ -193,6 +193,13 @@ struct HashKVResponse {
   bool operator==(const HashKVResponse&) const = default;
 };
 
+// Store::Hash: the whole store's hash as of `revision` (its current revision then).
+struct HashResponse {
+  Revision revision = 0;
+  uint32_t hash = 0;
+  bool operator==(const HashResponse&) const = default;
+};
+
 inline bool RequestOp::operator==(const RequestOp&) const = default;
 inline bool ResponseOp::operator==(const ResponseOp&) const = default;
 

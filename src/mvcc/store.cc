@@ -520,22 +520,17 @@ LogPosition Store::Applied() const {
   return CommittedState(db_->db.get(), db_->state).applied;
 }
 
-Result<HashKVResponse> Store::HashKV(const HashKVRequest& request) const {
-  std::shared_lock lock(swap_mutex_);
-  SnapshotView view(db_->db.get());
-  ASSIGN_OR_RETURN(StoreState state,
-                   internal::ReadState(db_->db.get(), db_->state, view.snapshot()));
-  Revision rev = request.revision <= 0 ? state.current : request.revision;
-  if (rev > state.current) return ErrFutureRev();
-  if (rev < state.compact) return ErrCompacted();
+namespace {
 
-  // The records compaction keeps: for each key, every version at or above the compact revision,
-  // and the newest one below it unless that is a deletion. Independent of physical compaction.
-  uint32_t crc = crc32c::Value("ballot.mvcc.hashkv");
+// The crc32c of every revision record up to `rev` that compaction keeps (see HashKV), extending
+// `crc`: for each key, every version at or above the compact revision, and the newest one below
+// it unless that is a deletion. Independent of physical compaction.
+Result<uint32_t> HashKeptRecords(SnapshotView& view, rocksdb::ColumnFamilyHandle* kv,
+                                 const StoreState& state, Revision rev, uint32_t crc) {
   std::string compact;
   internal::PutFixed64LE(&compact, static_cast<uint64_t>(state.compact));
   crc = crc32c::Extend(crc, compact.data(), compact.size());
-  auto it = view.NewIterator(db_->kv);
+  auto it = view.NewIterator(kv);
   std::string key, previous_key;
   bool below_seen = false;
   Rev r;
@@ -555,12 +550,65 @@ Result<HashKVResponse> Store::HashKV(const HashKVRequest& request) const {
     crc = crc32c::Extend(crc, it->value().data(), it->value().size());
   }
   if (!it->status().ok()) return internal::FromRocks(it->status(), "hash");
+  return crc;
+}
+
+}  // namespace
+
+Result<HashKVResponse> Store::HashKV(const HashKVRequest& request) const {
+  std::shared_lock lock(swap_mutex_);
+  SnapshotView view(db_->db.get());
+  ASSIGN_OR_RETURN(StoreState state,
+                   internal::ReadState(db_->db.get(), db_->state, view.snapshot()));
+  Revision rev = request.revision <= 0 ? state.current : request.revision;
+  if (rev > state.current) return ErrFutureRev();
+  if (rev < state.compact) return ErrCompacted();
+  ASSIGN_OR_RETURN(uint32_t crc,
+                   HashKeptRecords(view, db_->kv, state, rev, crc32c::Value("ballot.mvcc.hashkv")));
   HashKVResponse resp;
   resp.header.revision = state.current;
   resp.hash = crc;
   resp.compact_revision = state.compact;
   resp.hash_revision = rev;
   return resp;
+}
+
+Result<HashResponse> Store::Hash() const {
+  std::shared_lock lock(swap_mutex_);
+  SnapshotView view(db_->db.get());
+  ASSIGN_OR_RETURN(StoreState state,
+                   internal::ReadState(db_->db.get(), db_->state, view.snapshot()));
+  uint32_t crc = crc32c::Value("ballot.mvcc.hash");
+  std::string revisions;
+  internal::PutFixed64LE(&revisions, static_cast<uint64_t>(state.current));
+  crc = crc32c::Extend(crc, revisions.data(), revisions.size());
+  ASSIGN_OR_RETURN(crc, HashKeptRecords(view, db_->kv, state, state.current, crc));
+  auto it = view.NewIterator(db_->meta);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string lengths;
+    internal::PutFixed64LE(&lengths, it->key().size());
+    internal::PutFixed64LE(&lengths, it->value().size());
+    crc = crc32c::Extend(crc, lengths.data(), lengths.size());
+    crc = crc32c::Extend(crc, it->key().data(), it->key().size());
+    crc = crc32c::Extend(crc, it->value().data(), it->value().size());
+  }
+  if (!it->status().ok()) return internal::FromRocks(it->status(), "hash");
+  HashResponse resp;
+  resp.revision = state.current;
+  resp.hash = crc;
+  return resp;
+}
+
+Status Store::Defragment() {
+  std::shared_lock lock(swap_mutex_);
+  rocksdb::CompactRangeOptions options;
+  // Rewrite the bottommost level too: that is where deleted and compacted-away records sit.
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (rocksdb::ColumnFamilyHandle* family : db_->Families()) {
+    rocksdb::Status s = db_->db->CompactRange(options, family, nullptr, nullptr);
+    if (!s.ok()) return internal::FromRocks(s, "defragment");
+  }
+  return Status::Ok();
 }
 
 Result<EventsResponse> Store::ReadEvents(const EventsRequest& request) const {
@@ -1174,3 +1222,4 @@ Status ApplyBatch::Commit() {
 }
 
 }  // namespace ballot::mvcc
+

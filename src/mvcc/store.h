@@ -121,6 +121,11 @@ class Store {
   // revision; equal on members that applied the same log, whatever their physical compaction
   // progress. Errors: ErrFutureRev, ErrCompacted (revision below the compact revision).
   Result<HashKVResponse> HashKV(const HashKVRequest& request) const;
+  // Maintenance.Hash: a crc32c of the whole store as of now: the current and compact revisions,
+  // every revision record HashKV covers at the current revision (the history compaction keeps),
+  // and every meta record (key and value). Equal on members that applied the same log; says
+  // nothing comparable with etcd's bbolt hash.
+  Result<HashResponse> Hash() const;
   // Errors: ErrCompacted when from_revision is below the compact revision.
   Result<EventsResponse> ReadEvents(const EventsRequest& request) const;
 
@@ -140,6 +145,11 @@ class Store {
   // Physical compaction: removes up to `max_keys` keys' superseded revisions. Returns true when
   // nothing is left to remove. Not needed for correctness (reads never see removed records).
   Result<bool> RunCompaction(size_t max_keys);
+
+  // Maintenance.Defragment: RocksDB's CompactRange over every column family (bottommost level
+  // too), which drops deleted and overwritten records from the files and so reclaims space. Any
+  // thread; concurrent reads and writes go on meanwhile.
+  Status Defragment();
 
   // Makes everything committed so far survive a machine crash (syncs RocksDB's WAL) and returns
   // the applied index that is now durable. The log must not be compacted past it.

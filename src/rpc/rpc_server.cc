@@ -423,6 +423,11 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
                                           etcdserverpb::MemberPromoteResponse* resp) override {
     return RunUnary(p_, ctx, resp, [m = m_, req] { return m->MemberPromote(*req); });
   }
+  grpc::ServerUnaryReactor* MemberUpdate(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::MemberUpdateRequest* req,
+                                         etcdserverpb::MemberUpdateResponse* resp) override {
+    return RunUnary(p_, ctx, resp, [m = m_, req] { return m->MemberUpdate(*req); });
+  }
 
  private:
   Member* m_;
@@ -494,6 +499,16 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
                                    const etcdserverpb::HashKVRequest* req,
                                    etcdserverpb::HashKVResponse* resp) override {
     return RunUnary(p_, ctx, resp, [m = m_, req] { return m->HashKV(*req); });
+  }
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* ctx,
+                                 const etcdserverpb::HashRequest* req,
+                                 etcdserverpb::HashResponse* resp) override {
+    return RunUnary(p_, ctx, resp, [m = m_] { return m->Hash(); });
+  }
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::DefragmentRequest* req,
+                                       etcdserverpb::DefragmentResponse* resp) override {
+    return RunUnary(p_, ctx, resp, [m = m_] { return m->Defragment(); });
   }
   grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx,
                                   const etcdserverpb::AlarmRequest* req,

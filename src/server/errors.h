@@ -40,6 +40,8 @@ inline Status ErrPeerUrlExists() {
 inline Status ErrMemberNotLearner() {
   return Status::FailedPrecondition(std::string(kErrMemberNotLearner));
 }
+inline constexpr std::string_view kErrMemberBadUrls = "etcdserver: given member URLs are invalid";
+inline Status ErrMemberBadUrls() { return Status::InvalidArgument(std::string(kErrMemberBadUrls)); }
 inline constexpr std::string_view kErrNotSupportedForLearner =
     "etcdserver: rpc not supported for learner";
 inline Status ErrNotSupportedForLearner() {

@@ -88,6 +88,15 @@ Result<etcdserverpb::MemberPromoteResponse> Forwarder::MemberPromote(
       });
 }
 
+Result<etcdserverpb::MemberUpdateResponse> Forwarder::MemberUpdate(
+    const std::vector<std::string>& urls, const etcdserverpb::MemberUpdateRequest& request,
+    Deadline deadline) {
+  return SendCluster<etcdserverpb::MemberUpdateRequest, etcdserverpb::MemberUpdateResponse>(
+      urls, request, deadline, [](auto* stub, auto* ctx, const auto& req, auto* resp) {
+        return stub->MemberUpdate(ctx, req, resp);
+      });
+}
+
 template <typename Request, typename Call>
 Result<internal::ForwardResponse> Forwarder::Send(const std::vector<std::string>& urls,
                                                   const Request& request, Deadline deadline,

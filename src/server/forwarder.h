@@ -62,6 +62,9 @@ class Forwarder {
   Result<etcdserverpb::MemberPromoteResponse> MemberPromote(
       const std::vector<std::string>& urls, const etcdserverpb::MemberPromoteRequest& request,
       Deadline deadline);
+  Result<etcdserverpb::MemberUpdateResponse> MemberUpdate(
+      const std::vector<std::string>& urls, const etcdserverpb::MemberUpdateRequest& request,
+      Deadline deadline);
   Result<internal::ForwardResponse> LeaseTimeToLive(
       const std::vector<std::string>& urls, const etcdserverpb::LeaseTimeToLiveRequest& request,
       Deadline deadline);

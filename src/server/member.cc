@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "base/logging.h"
+#include "config/url.h"
 #include "mvcc/snapshot.h"
 #include "server/convert.h"
 #include "server/errors.h"
@@ -27,6 +28,8 @@ namespace {
 constexpr size_t kExpiredLeasesPerRoundMax = 16;
 constexpr size_t kCheckpointsPerRoundMax = 1000;  // etcd's maxLeaseCheckpointBatchSize.
 constexpr int kHousekeepingIntervalMs = 100;
+// Keys whose compacted revisions one applied batch removes (mvcc::Store::RunCompaction).
+constexpr size_t kCompactionKeysPerApplyMax = 1000;
 constexpr size_t kSnapshotAlignBytes = 512;
 // A follower can forward its publication only once the leader published its own client URLs;
 // retry soon, so that the member list is complete shortly after the cluster is healthy.
@@ -38,6 +41,12 @@ constexpr char kLeasePrefix[] = "lease/";
 constexpr int kRemovedExitDelayMs = 1000;
 
 std::string Hex16(uint64_t v) { return fmt::format("{:016x}", v); }
+
+std::string JoinStrings(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
+}
 
 int64_t UnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -113,6 +122,7 @@ struct Member::Applied {
   std::vector<std::pair<uint64_t, ApplyResult>> results;
   std::vector<std::pair<mvcc::Revision, std::vector<mvcc::Event>>> notifies;
   bool members_changed = false;
+  std::set<NodeId> conf_nodes;  // Members this batch's conf changes touched (members_ lags).
 };
 
 Result<std::unique_ptr<Member>> Member::Open(MemberOptions options, PeerSender* peers) {
@@ -653,16 +663,69 @@ Result<etcdserverpb::MemberListResponse> Member::MemberList() {
   return response;
 }
 
-Result<etcdserverpb::MemberAddResponse> Member::MemberAdd(
-    const etcdserverpb::MemberAddRequest& request) {
-  if (request.peerurls().empty()) return Status::InvalidArgument("etcdserver: no peer URLs given");
-  for (const MemberInfo& m : Members()) {
+namespace {
+
+// etcd checks peer URLs with types.NewURLs: scheme://host:port, no path.
+Status CheckPeerUrls(const google::protobuf::RepeatedPtrField<std::string>& urls) {
+  if (urls.empty()) return ErrMemberBadUrls();
+  for (const std::string& u : urls) {
+    if (!config::ParseUrl(u).ok()) return ErrMemberBadUrls();
+  }
+  return Status::Ok();
+}
+
+// The member (other than `except`) that already uses one of `urls`, if any.
+bool PeerUrlTaken(const std::vector<MemberInfo>& members, NodeId except,
+                  const google::protobuf::RepeatedPtrField<std::string>& urls) {
+  for (const MemberInfo& m : members) {
+    if (m.id == except) continue;
     for (const auto& u : m.peer_urls) {
-      for (const auto& v : request.peerurls()) {
-        if (u == v) return ErrPeerUrlExists();
-      }
+      if (std::find(urls.begin(), urls.end(), u) != urls.end()) return true;
     }
   }
+  return false;
+}
+
+}  // namespace
+
+Status Member::ProposeConfChangeMapped(const ConfChange& cc, Deadline deadline) {
+  Status s = node_->ProposeConfChange(cc, deadline);
+  if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
+  return s.ok() ? s : MapProposeError(s);
+}
+
+template <typename Response>
+Result<Response> Member::ChangeMembership(
+    const std::function<Status(Deadline)>& propose, const std::function<bool()>& applied,
+    const std::function<Result<Response>(const std::vector<std::string>&, Deadline)>& forward) {
+  const Deadline deadline = RequestDeadline();
+  Status s = propose(deadline);
+  if (IsNotLeader(s)) {
+    const std::vector<std::string> urls = LeaderClientUrls();
+    if (urls.empty()) return ErrNoLeader();
+    ASSIGN_OR_RETURN(Response forwarded, forward(urls, deadline));
+    FillHeader(forwarded.mutable_header());
+    return forwarded;
+  }
+  RETURN_IF_ERROR(s);
+  while (Clock::now() < deadline && !applied()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Response response;
+  FillHeader(response.mutable_header());
+  for (const MemberInfo& m : Members()) ToProto(m, response.add_members());
+  return response;
+}
+
+bool Member::IsMember(NodeId id) const {
+  std::lock_guard<std::mutex> lock(members_mu_);
+  return members_.count(id) > 0;
+}
+
+Result<etcdserverpb::MemberAddResponse> Member::MemberAdd(
+    const etcdserverpb::MemberAddRequest& request) {
+  RETURN_IF_ERROR(CheckPeerUrls(request.peerurls()));
+  if (PeerUrlTaken(Members(), consensus::kNoNode, request.peerurls())) return ErrPeerUrlExists();
   MemberInfo added;
   std::random_device rd;
   added.id = (static_cast<uint64_t>(rd()) << 32 | rd()) & 0x7fffffffffffffffull;
@@ -673,65 +736,29 @@ Result<etcdserverpb::MemberAddResponse> Member::MemberAdd(
   cc.type = request.islearner() ? ConfChangeType::kAddLearner : ConfChangeType::kAddVoter;
   cc.node = added.id;
   cc.context = ToRecord(added).SerializeAsString();
-  const Deadline deadline = RequestDeadline();
-  Status s = node_->ProposeConfChange(cc, deadline);
-  if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
-  if (!s.ok()) {
-    Status mapped = MapProposeError(s);
-    if (IsNotLeader(mapped)) {
-      const std::vector<std::string> urls = LeaderClientUrls();
-      if (urls.empty()) return ErrNoLeader();
-      auto forwarded = forwarder_.MemberAdd(urls, request, deadline);
-      if (forwarded.ok()) FillHeader(forwarded->mutable_header());
-      return forwarded;
-    }
-    return mapped;
-  }
-  while (Clock::now() < deadline) {
-    bool present = false;
-    for (const MemberInfo& m : Members()) present = present || m.id == added.id;
-    if (present) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  etcdserverpb::MemberAddResponse response;
-  FillHeader(response.mutable_header());
-  ToProto(added, response.mutable_member());
-  for (const MemberInfo& m : Members()) ToProto(m, response.add_members());
+  ASSIGN_OR_RETURN(etcdserverpb::MemberAddResponse response,
+                   ChangeMembership<etcdserverpb::MemberAddResponse>(
+                       [&](Deadline deadline) { return ProposeConfChangeMapped(cc, deadline); },
+                       [&] { return IsMember(added.id); },
+                       [&](const std::vector<std::string>& urls, Deadline deadline) {
+                         return forwarder_.MemberAdd(urls, request, deadline);
+                       }));
+  if (!response.has_member()) ToProto(added, response.mutable_member());
   return response;
 }
 
 Result<etcdserverpb::MemberRemoveResponse> Member::MemberRemove(
     const etcdserverpb::MemberRemoveRequest& request) {
-  bool known = false;
-  for (const MemberInfo& m : Members()) known = known || m.id == request.id();
-  if (!known) return ErrMemberNotFound();
+  if (!IsMember(request.id())) return ErrMemberNotFound();
   ConfChange cc;
   cc.type = ConfChangeType::kRemove;
   cc.node = request.id();
-  const Deadline deadline = RequestDeadline();
-  Status s = node_->ProposeConfChange(cc, deadline);
-  if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
-  if (!s.ok()) {
-    Status mapped = MapProposeError(s);
-    if (IsNotLeader(mapped)) {
-      const std::vector<std::string> urls = LeaderClientUrls();
-      if (urls.empty()) return ErrNoLeader();
-      auto forwarded = forwarder_.MemberRemove(urls, request, deadline);
-      if (forwarded.ok()) FillHeader(forwarded->mutable_header());
-      return forwarded;
-    }
-    return mapped;
-  }
-  while (Clock::now() < deadline) {
-    bool present = false;
-    for (const MemberInfo& m : Members()) present = present || m.id == request.id();
-    if (!present) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  etcdserverpb::MemberRemoveResponse response;
-  FillHeader(response.mutable_header());
-  for (const MemberInfo& m : Members()) ToProto(m, response.add_members());
-  return response;
+  return ChangeMembership<etcdserverpb::MemberRemoveResponse>(
+      [&](Deadline deadline) { return ProposeConfChangeMapped(cc, deadline); },
+      [&] { return !IsMember(request.id()); },
+      [&](const std::vector<std::string>& urls, Deadline deadline) {
+        return forwarder_.MemberRemove(urls, request, deadline);
+      });
 }
 
 Result<etcdserverpb::MemberPromoteResponse> Member::MemberPromote(
@@ -745,27 +772,33 @@ Result<etcdserverpb::MemberPromoteResponse> Member::MemberPromote(
   ConfChange cc;
   cc.type = ConfChangeType::kAddVoter;
   cc.node = request.id();
-  const Deadline deadline = RequestDeadline();
-  Status s = node_->ProposeConfChange(cc, deadline);
-  if (s.code() == StatusCode::kFailedPrecondition) return ErrUnhealthy();
-  if (!s.ok()) {
-    Status mapped = MapProposeError(s);
-    if (IsNotLeader(mapped)) {
-      const std::vector<std::string> urls = LeaderClientUrls();
-      if (urls.empty()) return ErrNoLeader();
-      auto forwarded = forwarder_.MemberPromote(urls, request, deadline);
-      if (forwarded.ok()) FillHeader(forwarded->mutable_header());
-      return forwarded;
-    }
-    return mapped;
-  }
-  while (Clock::now() < deadline && node_->status().conf.voters.count(request.id()) == 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  etcdserverpb::MemberPromoteResponse response;
-  FillHeader(response.mutable_header());
-  for (const MemberInfo& m : Members()) ToProto(m, response.add_members());
-  return response;
+  return ChangeMembership<etcdserverpb::MemberPromoteResponse>(
+      [&](Deadline deadline) { return ProposeConfChangeMapped(cc, deadline); },
+      [&] { return node_->status().conf.voters.count(request.id()) > 0; },
+      [&](const std::vector<std::string>& urls, Deadline deadline) {
+        return forwarder_.MemberPromote(urls, request, deadline);
+      });
+}
+
+// A normal entry, not a conf change: the engines address members by id, so only the membership
+// records and the transports (on_members_changed, when each member applies it) need the URLs.
+Result<etcdserverpb::MemberUpdateResponse> Member::MemberUpdate(
+    const etcdserverpb::MemberUpdateRequest& request) {
+  RETURN_IF_ERROR(CheckPeerUrls(request.peerurls()));
+  if (!IsMember(request.id())) return ErrMemberNotFound();
+  if (PeerUrlTaken(Members(), request.id(), request.peerurls())) return ErrPeerUrlExists();
+  InternalRequest ir;
+  *ir.mutable_member_update() = request;
+  return ChangeMembership<etcdserverpb::MemberUpdateResponse>(
+      [&](Deadline) -> Status {
+        // Applied (or refused by the apply, identically on every member) when it returns.
+        ASSIGN_OR_RETURN(ApplyResult r, ProposeAndWait(ir, /*may_forward=*/false));
+        return r.status;
+      },
+      [] { return true; },
+      [&](const std::vector<std::string>& urls, Deadline deadline) {
+        return forwarder_.MemberUpdate(urls, request, deadline);
+      });
 }
 
 // ---- Maintenance ----
@@ -802,6 +835,30 @@ Result<etcdserverpb::HashKVResponse> Member::HashKV(const etcdserverpb::HashKVRe
   return response;
 }
 
+Result<etcdserverpb::HashResponse> Member::Hash() {
+  ASSIGN_OR_RETURN(mvcc::HashResponse h, store_->Hash());
+  etcdserverpb::HashResponse response;
+  FillHeader(response.mutable_header(), h.revision);
+  response.set_hash(h.hash);
+  return response;
+}
+
+Result<etcdserverpb::DefragmentResponse> Member::Defragment() {
+  {
+    // Removes what a compaction left (what the apply thread did not get to), then lets RocksDB
+    // rewrite its files without those records.
+    std::lock_guard<std::mutex> store_write(store_write_mu_);
+    bool done = false;
+    while (!done) {
+      ASSIGN_OR_RETURN(done, store_->RunCompaction(kCompactionKeysPerApplyMax));
+    }
+  }
+  RETURN_IF_ERROR(store_->Defragment());
+  etcdserverpb::DefragmentResponse response;
+  FillHeader(response.mutable_header());
+  return response;
+}
+
 Status Member::MoveLeader(NodeId to) {
   Status s = node_->TransferLeadership(to, RequestDeadline());
   return s.ok() ? s : MapProposeError(s);
@@ -825,24 +882,29 @@ void AddNotifies(const std::vector<mvcc::Event>& events,
 }  // namespace
 
 Status Member::Apply(const std::vector<Entry>& entries) {
+  std::lock_guard<std::mutex> store_write(store_write_mu_);
   mvcc::ApplyBatch batch = store_->NewBatch();
   Applied out;
   for (const Entry& e : entries) {
     batch.Skip(mvcc::LogPosition{e.index, e.term});
     if (e.type == EntryType::kConfChange) {
-      ApplyConfChange(batch, e);
+      out.conf_nodes.insert(ApplyConfChange(batch, e));
       out.members_changed = true;
     } else if (e.type == EntryType::kNormal) {
       ApplyRequest(batch, e, out);
     }
   }
   RETURN_IF_ERROR(batch.Commit());
-  for (auto& [revision, events] : out.notifies) hub_->Notify(events, revision);
-  for (auto& [id, result] : out.results) wait_.Trigger(id, std::move(result));
+  // Physical compaction after a Compact entry, a bounded share per batch (etcd compacts in
+  // batches too); Defragment finishes what is left.
+  RETURN_IF_ERROR(store_->RunCompaction(kCompactionKeysPerApplyMax).status());
+  // The membership first, so that a waiting membership change answers with it.
   if (out.members_changed) {
     LoadMembers();
     if (options_.on_members_changed) options_.on_members_changed(Members());
   }
+  for (auto& [revision, events] : out.notifies) hub_->Notify(events, revision);
+  for (auto& [id, result] : out.results) wait_.Trigger(id, std::move(result));
   return Status::Ok();
 }
 
@@ -956,6 +1018,10 @@ void Member::ApplyRequest(mvcc::ApplyBatch& batch, const Entry& entry, Applied& 
       out.members_changed = true;
       break;
     }
+    case InternalRequest::kMemberUpdate:
+      result.status = ApplyMemberUpdate(batch, at, request.member_update(), out.conf_nodes);
+      out.members_changed = out.members_changed || result.status.ok();
+      break;
     default:
       BLOG_ERROR("member {}: skipping an entry with no request at index {}", options_.node.name,
                  entry.index);
@@ -965,12 +1031,58 @@ void Member::ApplyRequest(mvcc::ApplyBatch& batch, const Entry& entry, Applied& 
   out.results.emplace_back(request.id(), std::move(result));
 }
 
-void Member::ApplyConfChange(mvcc::ApplyBatch& batch, const Entry& entry) {
+std::map<NodeId, internal::MemberRecord> Member::MembersAsOf(mvcc::ApplyBatch& batch,
+                                                             const std::set<NodeId>& conf_nodes) {
+  std::map<NodeId, internal::MemberRecord> view;
+  std::set<NodeId> ids = conf_nodes;
+  {
+    std::lock_guard<std::mutex> lock(members_mu_);
+    for (const auto& [id, m] : members_) {
+      ids.insert(id);
+      view[id] = ToRecord(m);
+    }
+  }
+  for (NodeId id : ids) {
+    auto record = batch.GetMeta(kMemberPrefix + Hex16(id));
+    auto removed = batch.GetMeta(kRemovedPrefix + Hex16(id));
+    if (record.ok() && record->has_value()) {
+      (void)view[id].ParseFromString(**record);
+    } else if (removed.ok() && removed->has_value()) {
+      view.erase(id);
+    }
+  }
+  view.erase(consensus::kNoNode);
+  return view;
+}
+
+Status Member::ApplyMemberUpdate(mvcc::ApplyBatch& batch, const mvcc::LogPosition& at,
+                                 const etcdserverpb::MemberUpdateRequest& update,
+                                 const std::set<NodeId>& conf_nodes) {
+  // Checked again here, in log order: the checks at proposal time may race with other changes.
+  // The view must not depend on how entries were cut into batches (members_ is reloaded only
+  // after a batch), or members would decide differently.
+  std::map<NodeId, internal::MemberRecord> view = MembersAsOf(batch, conf_nodes);
+  auto it = view.find(update.id());
+  if (it == view.end()) return ErrMemberNotFound();
+  std::vector<MemberInfo> others;
+  for (const auto& [id, r] : view) others.push_back(FromRecord(r));
+  if (PeerUrlTaken(others, update.id(), update.peerurls())) return ErrPeerUrlExists();
+  const std::string key = kMemberPrefix + Hex16(update.id());
+  internal::MemberRecord record = it->second;
+  record.set_id(update.id());
+  record.mutable_peer_urls()->CopyFrom(update.peerurls());
+  batch.PutMeta(at, key, record.SerializeAsString());
+  BLOG_INFO("member {}: member {:x} now has peer URLs {}", options_.node.name, update.id(),
+            JoinStrings(update.peerurls()));
+  return Status::Ok();
+}
+
+NodeId Member::ApplyConfChange(mvcc::ApplyBatch& batch, const Entry& entry) {
   const mvcc::LogPosition at{entry.index, entry.term};
   ConfChange cc;
   if (!ConfChange::Decode(entry.data, &cc)) {
     BLOG_ERROR("member {}: undecodable conf change at index {}", options_.node.name, entry.index);
-    return;
+    return consensus::kNoNode;
   }
   const std::string key = kMemberPrefix + Hex16(cc.node);
   internal::MemberRecord record;
@@ -1000,6 +1112,7 @@ void Member::ApplyConfChange(mvcc::ApplyBatch& batch, const Entry& entry) {
       if (cc.node == options_.node.id) removed_self_ = true;
       break;
   }
+  return cc.node;
 }
 
 Result<std::string> Member::SnapshotStream() {
@@ -1022,6 +1135,7 @@ Result<std::string> Member::Snapshot() {
 }
 
 Status Member::Restore(const std::string& data, Index index) {
+  std::lock_guard<std::mutex> store_write(store_write_mu_);
   ASSIGN_OR_RETURN(auto installer, store_->NewSnapshotInstaller());
   RETURN_IF_ERROR(installer->Append(data));
   RETURN_IF_ERROR(installer->Finish().status());

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -125,10 +126,20 @@ class Member : private StateMachine, private watch::EventSource {
       const etcdserverpb::MemberRemoveRequest& request);
   Result<etcdserverpb::MemberPromoteResponse> MemberPromote(
       const etcdserverpb::MemberPromoteRequest& request);
+  // Changes a member's peer URLs through the log; every member's transport follows on apply.
+  // Errors: "member not found" (NotFound), "Peer URLs already exists" (FailedPrecondition),
+  // "given member URLs are invalid" (InvalidArgument).
+  Result<etcdserverpb::MemberUpdateResponse> MemberUpdate(
+      const etcdserverpb::MemberUpdateRequest& request);
 
   // ---- etcdserverpb.Maintenance ----
   Result<etcdserverpb::StatusResponse> MaintenanceStatus();
   Result<etcdserverpb::HashKVResponse> HashKV(const etcdserverpb::HashKVRequest& request);
+  // Maintenance.Hash: mvcc::Store::Hash (history that compaction keeps, and the meta records):
+  // equal on members with the same applied state, not comparable with etcd's.
+  Result<etcdserverpb::HashResponse> Hash();
+  // Maintenance.Defragment: compacts the store's RocksDB files (mvcc::Store::Defragment).
+  Result<etcdserverpb::DefragmentResponse> Defragment();
   // Maintenance.Snapshot: this member's store snapshot stream (mvcc/snapshot.h) as of now,
   // zero-padded to a multiple of 512 bytes and followed by its SHA-256 (the 32-byte trailer
   // etcdctl checks). Any thread; it does not wait for the log.
@@ -183,6 +194,15 @@ class Member : private StateMachine, private watch::EventSource {
   Result<etcdserverpb::LeaseKeepAliveResponse> KeepAliveAnswer(
       const internal::ForwardResponse& fr) const;
   Status MapProposeError(const Status& s) const;
+  // One membership change: `propose` proposes it (an etcd error, or ErrNotLeader on a follower,
+  // which then sends the request to the leader with `forward`); then waits until `applied()`
+  // (at most the request timeout) and answers the member list.
+  template <typename Response>
+  Result<Response> ChangeMembership(
+      const std::function<Status(Deadline)>& propose, const std::function<bool()>& applied,
+      const std::function<Result<Response>(const std::vector<std::string>&, Deadline)>& forward);
+  Status ProposeConfChangeMapped(const consensus::ConfChange& cc, Deadline deadline);
+  bool IsMember(consensus::NodeId id) const;
   Deadline RequestDeadline() const;
   Status CheckRequestSize(const google::protobuf::Message& request) const;
   // While no leader is known, waits for one; true when one appeared before `deadline`.
@@ -205,7 +225,15 @@ class Member : private StateMachine, private watch::EventSource {
 
   struct Applied;  // What one batch produced: answers for waiters, events for watchers.
   void ApplyRequest(mvcc::ApplyBatch& batch, const consensus::Entry& entry, Applied& out);
-  void ApplyConfChange(mvcc::ApplyBatch& batch, const consensus::Entry& entry);
+  // Returns the member the change is about (kNoNode if it does not decode).
+  consensus::NodeId ApplyConfChange(mvcc::ApplyBatch& batch, const consensus::Entry& entry);
+  Status ApplyMemberUpdate(mvcc::ApplyBatch& batch, const mvcc::LogPosition& at,
+                           const etcdserverpb::MemberUpdateRequest& update,
+                           const std::set<consensus::NodeId>& conf_nodes);
+  // The membership as of the batch's last entry: members_ (as of the previous batch) amended by
+  // this batch's own records.
+  std::map<consensus::NodeId, internal::MemberRecord> MembersAsOf(
+      mvcc::ApplyBatch& batch, const std::set<consensus::NodeId>& conf_nodes);
   Status RestoreLessor();
   void LoadMembers();
   void Housekeeping();
@@ -229,6 +257,9 @@ class Member : private StateMachine, private watch::EventSource {
   Wait wait_;
   std::atomic<uint64_t> next_request_id_{0};
 
+  // The store's writes (apply, snapshot install, physical compaction) are one at a time: the
+  // apply thread's, and Defragment's from a worker.
+  std::mutex store_write_mu_;
   mutable std::mutex members_mu_;
   std::map<consensus::NodeId, MemberInfo> members_;  // Guarded by members_mu_.
   std::set<consensus::NodeId> removed_;              // Guarded by members_mu_.

@@ -42,4 +42,17 @@ expect_fails "endpoint health with a dead member" "$(e2e_endpoint "$victim") is 
   "$E2E_CTL" --endpoints="$all" --dial-timeout=1s --command-timeout=2s endpoint health
 health=$(e2e_ctl_all endpoint health 2>&1)
 expect_eq "$(grep -c 'is healthy' <<<"$health")" "2" "the two live members stay healthy"
+
+# defrag (Maintenance.Defragment) on each live member, then endpoint hashkv: the two live members
+# agree on the hash of the key space at one revision once both applied it.
+out=$(e2e_ctl_all defrag 2>&1) || e2e_fail "defrag: $out"
+expect_eq "$(grep -c 'Finished defragmenting etcd member' <<<"$out")" "2" "defrag of both live members"
+e2e_ctl_all put /ep/hash h >/dev/null
+hash_revision=$(e2e_ctl_all get /ep/hash -w json | e2e_json_field revision)
+same_hashkv() {
+  local out
+  out=$(e2e_ctl_all endpoint hashkv --rev="$hash_revision") || return 1
+  [[ $(grep -c . <<<"$out") == 2 && $(awk -F', ' '{ print $2 }' <<<"$out" | sort -u | wc -l) == 1 ]]
+}
+e2e_wait_until 10 "equal hashkv at revision $hash_revision on both live members" same_hashkv
 e2e_log "ok"
