@@ -223,14 +223,21 @@ Result<ApplyResult> Member::ProposeAndWait(InternalRequest request, bool may_for
   Status s = node_->Propose(data, deadline);
   // Without a known leader (an election in progress), wait for one, as etcd does.
   while (s.IsUnavailable() && WaitForLeader(deadline)) s = node_->Propose(data, deadline);
+  const ServerMetrics& m = options_.node.metrics;
   if (!s.ok()) {
     wait_.Cancel(id);
     Status mapped = MapProposeError(s);
     if (may_forward && IsNotLeader(mapped)) return Forward(request, deadline);
+    if (m.proposals_failed != nullptr) m.proposals_failed->Inc();
     return mapped;
   }
-  if (done.wait_until(deadline) != std::future_status::ready) {
+  // etcd's proposals_pending / proposals_failed, counted as etcd's processInternalRaftRequest does.
+  if (m.proposals_pending != nullptr) m.proposals_pending->Add(1);
+  const bool applied = done.wait_until(deadline) == std::future_status::ready;
+  if (m.proposals_pending != nullptr) m.proposals_pending->Sub(1);
+  if (!applied) {
     wait_.Cancel(id);
+    if (m.proposals_failed != nullptr) m.proposals_failed->Inc();
     return ErrTimeout();
   }
   return done.get();
