@@ -8,7 +8,7 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libyaml-cpp-dev
   librocksdb-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libcpp-httplib-dev
-  etcd-server etcd-client jq
+  etcd-server etcd-client jq curl
 )
 
 missing=()

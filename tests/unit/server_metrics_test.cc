@@ -27,10 +27,12 @@ using testing::In;
 using testing::LocalNetwork;
 using testing::TempDir;
 
-constexpr int kMetricsPort = 31760;
-constexpr int kServeClientPort = 31761;
-constexpr int kServePeerPort = 31762;
-constexpr int kServeMetricsPort = 31763;
+// ctest runs tests in parallel: every test has ports of its own.
+struct ServePorts {
+  int client = 0;
+  int peer = 0;
+  int metrics = 0;
+};
 
 // The value of the sample `name` (with its labels, e.g. `x{a="b"}`) in a /metrics body; -1 when
 // absent.
@@ -48,7 +50,9 @@ double Sample(const std::string& body, const std::string& name) {
 
 class ServerMetrics : public ::testing::Test {
  protected:
-  void SetUp() override {
+  // Opens the member and serves its metrics on `metrics_port`.
+  void Start(int metrics_port) {
+    port_ = metrics_port;
     MemberOptions o;
     o.node.id = 1;
     o.node.cluster_id = 7;
@@ -72,7 +76,7 @@ class ServerMetrics : public ::testing::Test {
     AddMemberMetrics(registry_, member_.get());
 
     metrics::HttpServerOptions h;
-    h.listen.push_back({"127.0.0.1", kMetricsPort});
+    h.listen.push_back({"127.0.0.1", port_});
     h.render = [this] { return registry_.Render(); };
     h.health = [this] { return CheckHealth(member_.get()); };
     auto http = metrics::HttpServer::Start(std::move(h));
@@ -98,11 +102,13 @@ class ServerMetrics : public ::testing::Test {
   metrics::Registry registry_;  // Outlives the member, which holds its instruments.
   std::unique_ptr<Member> member_;
   std::unique_ptr<metrics::HttpServer> http_;
+  int port_ = 0;
 };
 
 TEST_F(ServerMetrics, PutsAdvanceProposalsAndFsyncs) {
+  ASSERT_NO_FATAL_FAILURE(Start(31760));
   ASSERT_TRUE(WaitLeader());
-  const std::string before = HttpGet(kMetricsPort, "/metrics").body;
+  const std::string before = HttpGet(port_, "/metrics").body;
   const double committed0 = Sample(before, "etcd_server_proposals_committed_total");
   const double applied0 = Sample(before, "etcd_server_proposals_applied_total");
   const double fsyncs0 = Sample(before, "etcd_disk_wal_fsync_duration_seconds_count");
@@ -116,7 +122,7 @@ TEST_F(ServerMetrics, PutsAdvanceProposalsAndFsyncs) {
     r.set_value("v");
     ASSERT_TRUE(member_->Put(r).ok());
   }
-  auto reply = HttpGet(kMetricsPort, "/metrics");
+  auto reply = HttpGet(port_, "/metrics");
   ASSERT_EQ(reply.status, 200);
   const std::string& body = reply.body;
   EXPECT_GE(Sample(body, "etcd_server_proposals_committed_total"), committed0 + kPuts) << body;
@@ -141,6 +147,7 @@ TEST_F(ServerMetrics, PutsAdvanceProposalsAndFsyncs) {
 }
 
 TEST_F(ServerMetrics, WatchersAndLeasesAreCounted) {
+  ASSERT_NO_FATAL_FAILURE(Start(31764));
   ASSERT_TRUE(WaitLeader());
   etcdserverpb::LeaseGrantRequest grant;
   grant.set_ttl(60);
@@ -151,28 +158,30 @@ TEST_F(ServerMetrics, WatchersAndLeasesAreCounted) {
   watch::WatchRequest w;
   w.key = "a";
   ASSERT_TRUE(stream->Watch(w).ok());
-  const std::string body = HttpGet(kMetricsPort, "/metrics").body;
+  const std::string body = HttpGet(port_, "/metrics").body;
   EXPECT_EQ(Sample(body, "ballot_lease_active"), 2) << body;
   EXPECT_EQ(Sample(body, "etcd_debugging_mvcc_watcher_total"), 1) << body;
   stream.reset();
-  EXPECT_EQ(Sample(HttpGet(kMetricsPort, "/metrics").body, "etcd_debugging_mvcc_watcher_total"), 0);
+  EXPECT_EQ(Sample(HttpGet(port_, "/metrics").body, "etcd_debugging_mvcc_watcher_total"), 0);
 }
 
 TEST_F(ServerMetrics, HealthIsTrueWithALeader) {
+  ASSERT_NO_FATAL_FAILURE(Start(31765));
   ASSERT_TRUE(WaitLeader());
-  auto r = HttpGet(kMetricsPort, "/health");
+  auto r = HttpGet(port_, "/health");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "{\"health\":\"true\"}");
 }
 
 TEST_F(ServerMetrics, PortInUseFailsTheSecondListener) {
+  ASSERT_NO_FATAL_FAILURE(Start(31766));
   metrics::HttpServerOptions h;
-  h.listen.push_back({"127.0.0.1", kMetricsPort});
+  h.listen.push_back({"127.0.0.1", port_});
   h.render = [] { return std::string(); };
   h.health = [] { return metrics::Health{}; };
   auto second = metrics::HttpServer::Start(std::move(h));
   ASSERT_FALSE(second.ok());
-  EXPECT_NE(second.status().message().find("31760"), std::string::npos);
+  EXPECT_NE(second.status().message().find("31766"), std::string::npos);
 }
 
 // ---- `ballot serve` with --listen-metrics-urls ----
@@ -192,11 +201,12 @@ struct ServeRun {
   std::string stderr_text;
   pid_t pid = 0;
 };
-ServeRun Serve(const TempDir& dir, const std::string& metrics_urls, int wait_ms) {
+ServeRun Serve(const TempDir& dir, const ServePorts& ports, const std::string& metrics_urls,
+               int wait_ms) {
   ServeRun run;
   const std::string err = dir.path() + "/stderr";
-  const std::string client = "http://127.0.0.1:" + std::to_string(kServeClientPort);
-  const std::string peer = "http://127.0.0.1:" + std::to_string(kServePeerPort);
+  const std::string client = "http://127.0.0.1:" + std::to_string(ports.client);
+  const std::string peer = "http://127.0.0.1:" + std::to_string(ports.peer);
   std::vector<std::string> args = {BallotBinary().string(),
                                    "serve",
                                    "--name",
@@ -255,17 +265,18 @@ void StopServe(ServeRun& run) {
 }
 
 TEST(ServeMetricsFlag, ServesMetricsAndHealth) {
+  const ServePorts ports{31761, 31762, 31763};
   ASSERT_TRUE(std::filesystem::exists(BallotBinary())) << "build the `ballot` target";
   TempDir dir;
-  ServeRun run = Serve(dir, "http://127.0.0.1:" + std::to_string(kServeMetricsPort), 0);
+  ServeRun run = Serve(dir, ports, "http://127.0.0.1:" + std::to_string(ports.metrics), 0);
   std::string body;
   const Deadline end = In(10000);
   while (Clock::now() < end) {
-    body = HttpGet(kServeMetricsPort, "/metrics").body;
+    body = HttpGet(ports.metrics, "/metrics").body;
     if (Sample(body, "etcd_server_is_leader") == 1) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  auto health = HttpGet(kServeMetricsPort, "/health");
+  auto health = HttpGet(ports.metrics, "/health");
   StopServe(run);
   EXPECT_EQ(Sample(body, "etcd_server_is_leader"), 1) << body;
   EXPECT_EQ(Sample(body, "etcd_server_has_leader"), 1);
@@ -275,30 +286,32 @@ TEST(ServeMetricsFlag, ServesMetricsAndHealth) {
 }
 
 TEST(ServeMetricsFlag, PortInUseStopsTheStartWithAClearError) {
+  const ServePorts ports{31767, 31768, 31769};
   ASSERT_TRUE(std::filesystem::exists(BallotBinary())) << "build the `ballot` target";
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   int yes = 1;  // The previous test's connections may linger in TIME_WAIT on this port.
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = htons(kServeMetricsPort);
+  addr.sin_port = htons(ports.metrics);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   ASSERT_EQ(::listen(fd, 1), 0);
   TempDir dir;
-  ServeRun run = Serve(dir, "http://127.0.0.1:" + std::to_string(kServeMetricsPort), 10000);
+  ServeRun run = Serve(dir, ports, "http://127.0.0.1:" + std::to_string(ports.metrics), 10000);
   StopServe(run);
   ::close(fd);
   EXPECT_EQ(run.exit_code, 2) << run.stderr_text;  // Serve() failed: kExitError.
   EXPECT_NE(run.stderr_text.find("--listen-metrics-urls"), std::string::npos) << run.stderr_text;
-  EXPECT_NE(run.stderr_text.find(std::to_string(kServeMetricsPort)), std::string::npos)
+  EXPECT_NE(run.stderr_text.find(std::to_string(ports.metrics)), std::string::npos)
       << run.stderr_text;
 }
 
 TEST(ServeMetricsFlag, HttpsIsRefused) {
+  const ServePorts ports{31770, 31771, 31772};
   ASSERT_TRUE(std::filesystem::exists(BallotBinary())) << "build the `ballot` target";
   TempDir dir;
-  ServeRun run = Serve(dir, "https://127.0.0.1:" + std::to_string(kServeMetricsPort), 10000);
+  ServeRun run = Serve(dir, ports, "https://127.0.0.1:" + std::to_string(ports.metrics), 10000);
   StopServe(run);
   EXPECT_EQ(run.exit_code, 2) << run.stderr_text;  // A bad flag: the CLI's kExitError.
   EXPECT_NE(run.stderr_text.find("listen-metrics-urls"), std::string::npos) << run.stderr_text;
