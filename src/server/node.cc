@@ -416,6 +416,10 @@ void Node::PublishStatus() {
 
 void Node::LogSoftState(const SoftState& old_soft, const SoftState& soft) {
   auto name = [](NodeId id) { return id == consensus::kNoNode ? std::string("none") : Hex(id); };
+  if (soft.role == Role::kCandidate &&
+      (old_soft.role != Role::kCandidate || soft.term != old_soft.term)) {
+    BLOG_INFO("member {} ({}): campaigning at term {}", options_.name, Hex(options_.id), soft.term);
+  }
   if (soft.role == Role::kLeader && old_soft.role != Role::kLeader) {
     BLOG_INFO("member {} ({}): became leader at term {} (previous leader {})", options_.name,
               Hex(options_.id), soft.term, name(old_soft.leader));
