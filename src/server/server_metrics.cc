@@ -90,6 +90,8 @@ metrics::Health CheckHealth(Member* member) {
   etcdserverpb::RangeRequest request;
   request.set_key("health");
   request.set_keys_only(true);
+  // A learner serves only serializable reads; its health is its own store answering.
+  request.set_serializable(st.conf.learners.count(member->id()) > 0);
   auto r = member->Range(request);
   if (!r.ok()) return {false, "QGET ERROR: " + r.status().message()};
   return {};

@@ -35,8 +35,8 @@ ServerMetrics AddServerMetrics(metrics::Registry& registry);
 void AddMemberMetrics(metrics::Registry& registry, Member* member);
 
 // etcd's /health: unhealthy without a leader ("RAFT NO LEADER"), when the member stopped on an
-// error ("STOPPED: ..."), or when a linearizable read (etcd's QGET) fails ("QGET ERROR: ...");
-// that read waits at most the member's request timeout.
+// error ("STOPPED: ..."), or when a linearizable read (etcd's QGET; serializable on a learner)
+// fails ("QGET ERROR: ..."); that read waits at most the member's request timeout.
 metrics::Health CheckHealth(Member* member);
 
 }  // namespace ballot::server
