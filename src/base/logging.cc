@@ -11,4 +11,13 @@ bool SetLevel(std::string_view name) {
   return true;
 }
 
+void SetTag(std::string_view tag) {
+  std::string escaped;
+  for (char c : tag) {
+    if (c == '%') escaped += '%';  // spdlog pattern flags start with '%'.
+    escaped += c;
+  }
+  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] [" + escaped + "] %v");
+}
+
 }  // namespace ballot::logging

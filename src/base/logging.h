@@ -12,6 +12,10 @@ namespace ballot::logging {
 // unknown name and leaves the level unchanged.
 bool SetLevel(std::string_view name);
 
+// Tags every later log line of the process with `tag` (the member name in `ballot serve`):
+// "[2026-11-27 12:00:00.000] [info] [infra1] message".
+void SetTag(std::string_view tag);
+
 }  // namespace ballot::logging
 
 #define BLOG_DEBUG(...) ::spdlog::debug(__VA_ARGS__)

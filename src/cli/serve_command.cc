@@ -17,9 +17,12 @@
 #include "config/data_dir.h"
 #include "config/identity.h"
 #include "config/serve_config.h"
+#include "metrics/http_server.h"
+#include "metrics/metrics.h"
 #include "rpc/rpc_server.h"
 #include "server/join.h"
 #include "server/member.h"
+#include "server/server_metrics.h"
 #include "transport/transport.h"
 
 namespace ballot::cli {
@@ -39,6 +42,37 @@ class TransportSender : public server::PeerSender {
 };
 
 std::atomic<server::Member*> g_member{nullptr};
+
+// etcd's per-peer transport counters, read at scrape time (`transport` outlives the scrapes).
+void AddTransportMetrics(metrics::Registry& registry, transport::Transport* transport) {
+  auto per_peer = [transport](uint64_t transport::PeerStats::*field) {
+    return [transport, field] {
+      std::vector<metrics::Sample> out;
+      for (const auto& [id, stats] : transport->GetStats()) {
+        out.push_back({{{"To", config::IdToHex(id)}}, static_cast<double>(stats.*field)});
+      }
+      return out;
+    };
+  };
+  registry.AddCallback("etcd_network_peer_sent_failures_total",
+                       "The total number of send failures from peers (messages dropped).",
+                       metrics::Type::kCounter, per_peer(&transport::PeerStats::dropped_messages));
+  registry.AddCallback("etcd_network_peer_sent_bytes_total",
+                       "The total number of bytes sent to peers.", metrics::Type::kCounter,
+                       per_peer(&transport::PeerStats::sent_bytes));
+}
+
+// The metrics listener's addresses: IP literals, as the peer and client listeners take them.
+Result<std::vector<metrics::HttpServerOptions::Address>> MetricsAddresses(
+    const std::vector<config::Url>& urls) {
+  std::vector<metrics::HttpServerOptions::Address> out;
+  for (const auto& u : urls) {
+    RETURN_IF_ERROR(config::GrpcListenAddress(u).status());  // IP or localhost only.
+    std::string host = u.host.empty() ? "0.0.0.0" : u.host == "localhost" ? "127.0.0.1" : u.host;
+    out.push_back({std::move(host), u.port});
+  }
+  return out;
+}
 
 // How long a joining member keeps asking the others for the member list.
 constexpr int kJoinDiscoveryMs = 30000;
@@ -64,6 +98,7 @@ class ServeCommand : public Command {
       return kExitError;
     }
     const config::ServeConfig& cfg = *resolved;
+    logging::SetTag(cfg.name);
     if (!logging::SetLevel(cfg.log_level)) {
       std::cerr << "ballot serve: unknown log level " << cfg.log_level << "\n";
       return kExitError;
@@ -160,6 +195,8 @@ class ServeCommand : public Command {
       }
     };
     TransportSender sender(&transport);
+    // Declared before the member, which keeps pointers to its instruments.
+    metrics::Registry registry;
 
     server::MemberOptions mopts;
     server::NodeOptions& n = mopts.node;
@@ -179,6 +216,7 @@ class ServeCommand : public Command {
     n.max_message_bytes = 1 << 20;
     n.seed = std::random_device{}() ^ membership.self_id;
     n.on_fatal = &FatalExit;
+    n.metrics = server::AddServerMetrics(registry);
     if (joining) {
       // No membership of its own: the engine learns it from the leader (it cannot campaign
       // before), and the member list starts as the cluster's.
@@ -218,6 +256,27 @@ class ServeCommand : public Command {
     }
     g_member = member->get();
     sync_peers((*member)->Members());
+    server::AddMemberMetrics(registry, member->get());
+    AddTransportMetrics(registry, &transport);
+    std::unique_ptr<metrics::HttpServer> metrics_http;
+    if (!cfg.parsed.listen_metrics_urls.empty()) {
+      metrics::HttpServerOptions hopts;
+      auto addresses = MetricsAddresses(cfg.parsed.listen_metrics_urls);
+      if (addresses.ok()) hopts.listen = std::move(*addresses);
+      hopts.render = [&registry] { return registry.Render(); };
+      hopts.health = [m = member->get()] { return server::CheckHealth(m); };
+      auto started = addresses.ok()
+                         ? metrics::HttpServer::Start(std::move(hopts))
+                         : Result<std::unique_ptr<metrics::HttpServer>>(addresses.status());
+      if (!started.ok()) {
+        g_member = nullptr;
+        transport.Stop();
+        (*member)->Stop();
+        return Status(started.status().code(),
+                      "--listen-metrics-urls: " + started.status().message());
+      }
+      metrics_http = std::move(*started);
+    }
 
     rpc::RpcServerOptions ropts;
     for (const auto& u : cfg.parsed.listen_client_urls) {
@@ -227,6 +286,7 @@ class ServeCommand : public Command {
     ropts.max_receive_bytes = cfg.max_request_bytes + 512 * 1024;
     auto rpc = rpc::RpcServer::Start(member->get(), ropts);
     if (!rpc.ok()) {
+      if (metrics_http) metrics_http->Stop();
       g_member = nullptr;
       transport.Stop();
       (*member)->Stop();
@@ -236,11 +296,17 @@ class ServeCommand : public Command {
                  config::IdToHex(membership.self_id), config::IdToHex(membership.cluster_id),
                  config::JoinUrls(cfg.parsed.listen_client_urls),
                  config::JoinUrls(cfg.parsed.listen_peer_urls));
+    if (metrics_http) {
+      spdlog::info("member {}: serving /metrics and /health on {}", cfg.name,
+                   config::JoinUrls(cfg.parsed.listen_metrics_urls));
+    }
 
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     spdlog::info("member {}: {} received, stopping", cfg.name,
                  signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+    // Scrapes read the member and the transport: the metrics listener stops first.
+    if (metrics_http) metrics_http->Stop();
     (*rpc)->Stop();
     g_member = nullptr;
     transport.Stop();

@@ -259,6 +259,8 @@ void Member::Attempt(std::shared_ptr<Proposal> p) {
   if (!st.fatal.ok() || closing_.load()) return p->done(ErrStopped());
   const consensus::NodeId leader = st.soft.leader;
   if (Clock::now() >= p->deadline) {
+    if (options_.node.metrics.proposals_failed != nullptr)
+      options_.node.metrics.proposals_failed->Inc();
     return p->done(leader == consensus::kNoNode ? ErrNoLeader() : ErrTimeout());
   }
   if (leader != consensus::kNoNode && leader != options_.node.id) {
@@ -267,14 +269,22 @@ void Member::Attempt(std::shared_ptr<Proposal> p) {
   }
   if (leader == consensus::kNoNode) return RetryLater(std::move(p));
   const uint64_t id = p->request.id();
-  wait_.Register(id, p->deadline, std::move(p->done));
+  // etcd's proposals_pending / proposals_failed, counted as its processInternalRaftRequest does.
+  const ServerMetrics& metrics = options_.node.metrics;
+  if (metrics.proposals_pending != nullptr) metrics.proposals_pending->Add(1);
+  wait_.Register(id, p->deadline, [metrics, done = p->done](Result<ApplyResult> r) {
+    if (metrics.proposals_pending != nullptr) metrics.proposals_pending->Sub(1);
+    if (!r.ok() && metrics.proposals_failed != nullptr) metrics.proposals_failed->Inc();
+    done(std::move(r));
+  });
   node_->ProposeAsync(p->data, p->deadline, [this, p, id](Status s) {
     if (s.ok()) return;  // The apply thread (or the deadline) answers.
-    std::optional<ApplyCallback> done = wait_.Take(id);
-    if (!done) return;
-    p->done = std::move(*done);
+    if (!wait_.Take(id)) return;
+    const ServerMetrics& metrics = options_.node.metrics;
+    if (metrics.proposals_pending != nullptr) metrics.proposals_pending->Sub(1);
     // The engine thread runs this: anything that may wait goes elsewhere.
     if (s.IsUnavailable()) return RetryLater(std::move(p));
+    if (metrics.proposals_failed != nullptr) metrics.proposals_failed->Inc();
     p->done(MapProposeError(s));
   });
 }

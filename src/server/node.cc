@@ -54,6 +54,11 @@ Status Node::Init() {
   identity.engine = std::string(consensus::EngineKindName(options_.engine));
   wal::WalOptions wal_options;
   wal_options.segment_bytes = options_.wal_segment_bytes;
+  if (metrics::Histogram* fsync = options_.metrics.wal_fsync_seconds) {
+    wal_options.on_sync = [fsync](std::chrono::nanoseconds d) {
+      fsync->Observe(std::chrono::duration<double>(d).count());
+    };
+  }
   ASSIGN_OR_RETURN(auto wal, wal::Wal::Open(env, options_.wal_dir, wal_options, identity));
   if (wal->recovery().truncated) {
     BLOG_WARN("member {}: WAL recovery cut a torn record in {} at byte {}: {}", options_.name,
@@ -420,6 +425,11 @@ Status Node::HandleReady() {
       status_.soft = *rd.soft_state;
     }
     LogSoftState(old_soft, *rd.soft_state);
+    // etcd's leader_changes_seen: a new leader, not the loss of one.
+    if (options_.metrics.leader_changes != nullptr && rd.soft_state->leader != consensus::kNoNode &&
+        rd.soft_state->leader != old_soft.leader) {
+      options_.metrics.leader_changes->Inc();
+    }
     if (options_.on_soft_state) options_.on_soft_state(*rd.soft_state);
   }
   // 1. Appends and heartbeats promise nothing durable: send them while we write.
@@ -487,14 +497,22 @@ void Node::PublishStatus() {
 }
 
 void Node::LogSoftState(const SoftState& old_soft, const SoftState& soft) {
+  auto name = [](NodeId id) { return id == consensus::kNoNode ? std::string("none") : Hex(id); };
+  if (soft.role == Role::kCandidate &&
+      (old_soft.role != Role::kCandidate || soft.term != old_soft.term)) {
+    BLOG_INFO("member {} ({}): campaigning at term {}", options_.name, Hex(options_.id), soft.term);
+  }
   if (soft.role == Role::kLeader && old_soft.role != Role::kLeader) {
-    BLOG_INFO("member {} ({}): became leader at term {}", options_.name, Hex(options_.id),
-              soft.term);
+    BLOG_INFO("member {} ({}): became leader at term {} (previous leader {})", options_.name,
+              Hex(options_.id), soft.term, name(old_soft.leader));
   } else if (soft.leader != old_soft.leader) {
     if (soft.leader == consensus::kNoNode) {
-      BLOG_INFO("member {}: lost the leader at term {}", options_.name, soft.term);
+      BLOG_INFO("member {} ({}): lost the leader {} at term {}", options_.name, Hex(options_.id),
+                name(old_soft.leader), soft.term);
     } else {
-      BLOG_INFO("member {}: leader is {} at term {}", options_.name, Hex(soft.leader), soft.term);
+      BLOG_INFO("member {} ({}): leader changed to {} at term {} (previous leader {})",
+                options_.name, Hex(options_.id), Hex(soft.leader), soft.term,
+                name(old_soft.leader));
     }
   }
 }
@@ -531,7 +549,12 @@ Status Node::ApplyTaskNow(ApplyTask task) {
       return Status::Internal(
           fmt::format("apply gap: applied {} but handed index {}", applied, todo.front().index));
     }
+    const Clock::time_point start = Clock::now();
     RETURN_IF_ERROR(sm_->Apply(todo));
+    if (options_.metrics.apply_seconds != nullptr) {
+      options_.metrics.apply_seconds->Observe(
+          std::chrono::duration<double>(Clock::now() - start).count());
+    }
     for (const Entry& e : todo) {
       if (e.type != EntryType::kConfChange) continue;
       ConfChange cc;

@@ -36,6 +36,7 @@
 #include "base/status.h"
 #include "consensus/engine.h"
 #include "server/bounded_queue.h"
+#include "server/server_metrics.h"
 #include "wal/wal_storage.h"
 
 namespace ballot::server {
@@ -97,6 +98,8 @@ struct NodeOptions {
   std::function<void(const consensus::SoftState&)> on_soft_state;
   // Called once, from a node thread, when the node stops on an error. Must not call Stop().
   std::function<void(const Status&)> on_fatal;
+  // WAL fsync and apply durations, leader changes (the member's own counters are here too).
+  ServerMetrics metrics;
 };
 
 struct NodeStatus {

@@ -263,10 +263,18 @@ Status Wal::RollLocked() {
   // The full segment is made durable before anything lands in the next one, so a crash can tear
   // only the last segment. Its unused preallocated tail is given back.
   RETURN_IF_ERROR(PoisonLocked(active_->Truncate(active_offset_)));
-  RETURN_IF_ERROR(PoisonLocked(active_->Sync()));
+  RETURN_IF_ERROR(PoisonLocked(TimedSync(active_.get())));
   synced_seq_ = written_seq_;
   if (sync_in_progress_) retired_.push_back(std::move(active_));
   return PoisonLocked(CreateSegmentLocked(state_.last_index() + 1));
+}
+
+Status Wal::TimedSync(File* file) {
+  if (!options_.on_sync) return file->Sync();
+  const auto start = std::chrono::steady_clock::now();
+  Status s = file->Sync();
+  options_.on_sync(std::chrono::steady_clock::now() - start);
+  return s;
 }
 
 Status Wal::Save(const HardState* hs, const std::vector<Entry>& entries, bool sync) {
@@ -338,7 +346,7 @@ Status Wal::Sync() {
     const uint64_t batch_seq = written_seq_;
     File* file = active_.get();
     lock.unlock();
-    Status s = file->Sync();
+    Status s = TimedSync(file);
     lock.lock();
     sync_in_progress_ = false;
     retired_.clear();

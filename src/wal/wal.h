@@ -11,8 +11,10 @@
 // that error (DESIGN.md: never continue after EIO; the member must stop and recover from disk).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,6 +31,10 @@ namespace ballot::wal {
 struct WalOptions {
   // Each segment is preallocated to this size, and a new one starts when a record would not fit.
   uint64_t segment_bytes = 64ull << 20;
+  // Called after every fdatasync of a segment's records (group commit or roll), successful or
+  // not, with its duration (the host's fsync-latency metric; the Wal knows nothing of metrics).
+  // Called with or without the Wal's mutex held: it must be quick and must not call the Wal.
+  std::function<void(std::chrono::nanoseconds)> on_sync = nullptr;
 };
 constexpr uint64_t kSegmentBytesMin = 512;
 
@@ -102,6 +108,8 @@ class Wal {
   Status AddRecordLocked(RecordType type, const std::string& payload, std::string* batch);
   Status FlushLocked(std::string* batch);
   Status RollLocked();
+  // file->Sync(), timed for options_.on_sync.
+  Status TimedSync(File* file);
   // Stores `s` as the error every later write returns, and returns it.
   Status PoisonLocked(Status s);
 
