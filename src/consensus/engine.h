@@ -59,9 +59,13 @@ struct Config {
 
 // Everything the engine asks the host to do, handed out together. The host must:
 //   1. send `messages` (they need nothing durable: leader appends and heartbeats);
-//   2. make `snapshot` (if any), then `entries`, then `hard_state` (if any) durable, in that order
-//      (entries may overwrite a suffix from entries.front().index on). The order matters when a
-//      crash tears the write: a durable commit index must never cover entries not yet written;
+//   2. write `snapshot` (if any), then `entries`, then `hard_state` (if any), in that order, and
+//      make them durable when MustSync() (entries may overwrite a suffix from entries.front().index
+//      on). The order matters when a crash tears the write: a durable commit index must never
+//      cover entries not yet written. A hard state whose term and vote are unchanged (a new commit
+//      index only) may stay unsynced: it becomes durable with the next sync, and if a crash loses
+//      it the engine learns the commit index again (entries already applied stay committed:
+//      EngineConfig::applied);
 //   3. only then send `messages_after_persist` (votes, acknowledgements: they promise durability);
 //   4. apply `snapshot` to the state machine, then apply `committed_entries` in order;
 //   5. call Advance().
@@ -74,8 +78,10 @@ struct Ready {
   std::vector<Message> messages_after_persist;
   std::vector<Entry> committed_entries;  // To apply; all are already durable locally.
   std::vector<ReadState> read_states;
+  // The term or vote in `hard_state` changed: it must be durable before messages_after_persist.
+  bool hard_state_must_sync = false;
 
-  bool MustSync() const { return hard_state.has_value() || snapshot || !entries.empty(); }
+  bool MustSync() const { return hard_state_must_sync || snapshot || !entries.empty(); }
 };
 
 // A broken variant is a deliberate bug that exists only in test builds, so that the simulator's

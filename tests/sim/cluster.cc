@@ -22,6 +22,9 @@ struct Cluster::Node {
   Index kv_applied = 0;
 
   std::optional<Ready> pending;  // Taken from the engine, not yet durable.
+  // A hard state written without a sync (a new commit index only): durable with the next sync,
+  // lost by a crash before it.
+  std::optional<consensus::HardState> unsynced_hard_state;
   uint64_t ready_seq = 0;        // Readies taken so far.
   int64_t sync_done_ms = 0;
 
@@ -372,7 +375,16 @@ void Cluster::Persist(Node& n, const Ready& rd) {
       Violation("member " + std::to_string(n.id) + " persisted a lower term " +
                 std::to_string(rd.hard_state->term));
     }
-    n.storage->SetHardState(*rd.hard_state);
+    if (rd.MustSync()) {
+      n.storage->SetHardState(*rd.hard_state);
+      n.unsynced_hard_state.reset();
+    } else {
+      n.unsynced_hard_state = rd.hard_state;
+    }
+  } else if (rd.MustSync() && n.unsynced_hard_state) {
+    // A sync makes every earlier write durable.
+    n.storage->SetHardState(*n.unsynced_hard_state);
+    n.unsynced_hard_state.reset();
   }
 }
 
@@ -652,12 +664,16 @@ void Cluster::Crash(NodeId id, bool tear) {
       partial.entries.assign(rd.entries.begin(),
                              rd.entries.begin() + static_cast<std::ptrdiff_t>(entries));
       keep -= entries;
-      if (rd.hard_state && keep > 0) partial.hard_state = rd.hard_state;
+      if (rd.hard_state && keep > 0) {
+        partial.hard_state = rd.hard_state;
+        partial.hard_state_must_sync = true;  // It reached the disk.
+      }
       Persist(n, partial);
     }
   }
   n.up = false;
   n.pending.reset();
+  n.unsynced_hard_state.reset();  // Written without a sync: lost.
   n.engine.reset();
   n.inbox.clear();
   n.waiting_writes.clear();

@@ -552,7 +552,12 @@ Ready Raft::GetReady() {
   BALLOT_ASSERT(!in_flight_ready_, "GetReady() called again before Advance()");
   Ready rd;
   if (soft_state() != prev_soft_) rd.soft_state = prev_soft_ = soft_state();
-  if (hard_state() != prev_hard_) rd.hard_state = prev_hard_ = hard_state();
+  if (hard_state() != prev_hard_) {
+    const HardState hs = hard_state();
+    // A new commit index alone needs no sync: a lost one is learned again (engine-contract.md).
+    rd.hard_state_must_sync = hs.term != prev_hard_.term || hs.vote != prev_hard_.vote;
+    rd.hard_state = prev_hard_ = hs;
+  }
   InFlightReady in_flight;
   if (log_.unstable_snapshot()) {
     rd.snapshot = *log_.unstable_snapshot();
