@@ -240,6 +240,7 @@ class ServeCommand : public Command {
     mopts.max_request_bytes = cfg.max_request_bytes;
     mopts.election_timeout_ms = static_cast<int>(cfg.election_timeout_ms);
     mopts.request_timeout_ms = 5000 + 2 * static_cast<int>(cfg.election_timeout_ms);
+    mopts.quota_backend_bytes = cfg.parsed.quota_backend_bytes;
     mopts.on_members_changed = sync_peers;
     if (cfg.parsed.auto_compaction_mode == config::CompactionMode::kRevision) {
       mopts.auto_compaction_revisions = cfg.parsed.auto_compaction_revisions;

@@ -513,12 +513,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx,
                                   const etcdserverpb::AlarmRequest* req,
                                   etcdserverpb::AlarmResponse* resp) override {
-    // No alarms are ever raised (no space quota yet): GET answers an empty list.
-    return RunUnary(p_, ctx, resp, [m = m_]() -> Result<etcdserverpb::AlarmResponse> {
-      etcdserverpb::AlarmResponse r;
-      m->FillHeader(r.mutable_header());
-      return r;
-    });
+    return RunUnary(p_, ctx, resp, [m = m_, req] { return m->Alarm(*req); });
   }
   grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::MoveLeaderRequest* req,

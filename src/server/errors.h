@@ -20,8 +20,10 @@ inline constexpr std::string_view kErrPeerUrlExists = "etcdserver: Peer URLs alr
 inline constexpr std::string_view kErrMemberNotLearner =
     "etcdserver: can only promote a learner member";
 inline constexpr std::string_view kErrUnhealthy = "etcdserver: unhealthy cluster";
+inline constexpr std::string_view kErrNoSpace = "etcdserver: mvcc: database space exceeded";
 inline constexpr std::string_view kErrLeaseTtlTooLarge = "etcdserver: too large lease TTL";
 
+inline Status ErrNoSpace() { return Status::ResourceExhausted(std::string(kErrNoSpace)); }
 inline Status ErrNoLeader() { return Status::Unavailable(std::string(kErrNoLeader)); }
 // Not an etcd client error in practice: rpc/ forwards the request to the leader when it sees it.
 inline Status ErrNotLeader() { return Status::FailedPrecondition(std::string(kErrNotLeader)); }

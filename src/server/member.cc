@@ -37,6 +37,19 @@ constexpr int kPublishRetryMs = 100;
 constexpr char kMemberPrefix[] = "member/";
 constexpr char kRemovedPrefix[] = "removed/";
 constexpr char kLeasePrefix[] = "lease/";
+constexpr char kAlarmPrefix[] = "alarm/";  // alarm/<member id hex>/<AlarmType number>
+
+// Whether a txn may add data (etcd's quota charges only puts).
+bool TxnHasPut(const etcdserverpb::TxnRequest& txn) {
+  for (const auto* ops : {&txn.success(), &txn.failure()}) {
+    for (const etcdserverpb::RequestOp& op : *ops) {
+      if (op.has_request_put()) return true;
+      if (op.has_request_txn() && TxnHasPut(op.request_txn())) return true;
+    }
+  }
+  return false;
+}
+
 // Keep serving this long after applying our own removal, so a removed leader can hand off.
 constexpr int kRemovedExitDelayMs = 1000;
 
@@ -149,6 +162,7 @@ Status Member::Init(PeerSender* peers) {
   ASSIGN_OR_RETURN(store_, mvcc::Store::Open(std::move(store_options)));
   RETURN_IF_ERROR(RestoreLessor());
   LoadMembers();
+  LoadAlarms();
   hub_ = std::make_unique<watch::WatchHub>(static_cast<watch::EventSource*>(this), options_.watch);
 
   const int64_t unix_ms = UnixMs();
@@ -492,6 +506,7 @@ void Member::PutAsync(const etcdserverpb::PutRequest& request,
                       Done<etcdserverpb::PutResponse> done) {
   Status s = CheckRequestSize(request);
   if (s.ok()) s = mvcc::CheckPutRequest(FromProto(request));
+  if (s.ok()) s = CheckSpace();
   if (!s.ok()) return done(s);
   InternalRequest ir;
   *ir.mutable_put() = request;
@@ -512,6 +527,7 @@ void Member::TxnAsync(const etcdserverpb::TxnRequest& request,
                       Done<etcdserverpb::TxnResponse> done) {
   Status s = CheckRequestSize(request);
   if (s.ok()) s = mvcc::CheckTxnRequest(FromProto(request), options_.max_txn_ops);
+  if (s.ok() && TxnHasPut(request)) s = CheckSpace();
   if (!s.ok()) return done(s);
   InternalRequest ir;
   *ir.mutable_txn() = request;
@@ -548,6 +564,7 @@ Result<etcdserverpb::CompactionResponse> Member::Compact(
 Result<etcdserverpb::LeaseGrantResponse> Member::LeaseGrant(
     const etcdserverpb::LeaseGrantRequest& request) {
   if (request.ttl() > lease::kLeaseTtlSecondsMax) return lease::LeaseTtlTooLargeError();
+  RETURN_IF_ERROR(CheckSpace());
   InternalRequest ir;
   *ir.mutable_lease_grant() = request;
   // The id is chosen before proposing, so that every member grants the same one.
@@ -813,16 +830,88 @@ Result<etcdserverpb::MemberUpdateResponse> Member::MemberUpdate(
 
 // ---- Maintenance ----
 
+void Member::LoadAlarms() {
+  std::set<std::pair<NodeId, int>> alarms;
+  auto records = store_->ScanMeta(kAlarmPrefix);
+  if (records.ok()) {
+    for (const auto& [key, value] : *records) {
+      // alarm/<16 hex digits>/<type>
+      const std::string rest = key.substr(std::string_view(kAlarmPrefix).size());
+      const size_t slash = rest.find('/');
+      if (slash != 16) continue;
+      NodeId id = 0;
+      int type = 0;
+      try {
+        id = std::stoull(rest.substr(0, 16), nullptr, 16);
+        type = std::stoi(rest.substr(17));
+      } catch (const std::exception&) {
+        BLOG_ERROR("member {}: ignoring a malformed alarm record {}", options_.node.name, key);
+        continue;
+      }
+      alarms.insert({id, type});
+    }
+  }
+  std::lock_guard<std::mutex> lock(alarms_mu_);
+  alarms_ = std::move(alarms);
+  bool nospace = false;
+  for (const auto& [member, type] : alarms_) nospace = nospace || type == etcdserverpb::NOSPACE;
+  nospace_ = nospace;
+}
+
+int64_t Member::StoreBytes() const {
+  std::error_code ec;
+  int64_t bytes = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(options_.store_dir, ec)) {
+    if (f.is_regular_file(ec)) bytes += static_cast<int64_t>(f.file_size(ec));
+  }
+  return bytes;
+}
+
+Status Member::CheckSpace() {
+  if (nospace_.load()) return ErrNoSpace();
+  if (options_.quota_backend_bytes <= 0 || store_bytes_.load() <= options_.quota_backend_bytes) {
+    return Status::Ok();
+  }
+  // Over the quota: raise NOSPACE through the log (once at a time), refuse this request.
+  if (!raising_nospace_.exchange(true)) {
+    InternalRequest ir;
+    ir.mutable_alarm()->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
+    ir.mutable_alarm()->set_memberid(options_.node.id);
+    ir.mutable_alarm()->set_alarm(etcdserverpb::NOSPACE);
+    ProposeAsync(std::move(ir), /*may_forward=*/true,
+                 [this](Result<ApplyResult>) { raising_nospace_ = false; });
+  }
+  return ErrNoSpace();
+}
+
+Result<etcdserverpb::AlarmResponse> Member::Alarm(const etcdserverpb::AlarmRequest& request) {
+  if (request.action() == etcdserverpb::AlarmRequest::GET) {
+    etcdserverpb::AlarmResponse response;
+    FillHeader(response.mutable_header());
+    std::lock_guard<std::mutex> lock(alarms_mu_);
+    for (const auto& [member, type] : alarms_) {
+      if (request.alarm() != etcdserverpb::NONE && request.alarm() != type) continue;
+      auto* m = response.add_alarms();
+      m->set_memberid(member);
+      m->set_alarm(static_cast<etcdserverpb::AlarmType>(type));
+    }
+    return response;
+  }
+  if (request.action() != etcdserverpb::AlarmRequest::ACTIVATE &&
+      request.action() != etcdserverpb::AlarmRequest::DEACTIVATE) {
+    return Status::InvalidArgument("etcdserver: unknown alarm action");
+  }
+  InternalRequest ir;
+  *ir.mutable_alarm() = request;
+  return Answer<etcdserverpb::AlarmResponse>(ProposeAndWait(std::move(ir)));
+}
+
 Result<etcdserverpb::StatusResponse> Member::MaintenanceStatus() {
   const NodeStatus st = node_->status();
   etcdserverpb::StatusResponse response;
   FillHeader(response.mutable_header());
   response.set_version("3.4.0");
-  std::error_code ec;
-  int64_t db_bytes = 0;
-  for (const auto& f : std::filesystem::recursive_directory_iterator(options_.store_dir, ec)) {
-    if (f.is_regular_file(ec)) db_bytes += static_cast<int64_t>(f.file_size(ec));
-  }
+  const int64_t db_bytes = StoreBytes();
   response.set_dbsize(db_bytes);
   response.set_dbsizeinuse(db_bytes);
   response.set_leader(st.soft.leader);
@@ -945,7 +1034,49 @@ void Member::ApplyRequest(mvcc::ApplyBatch& batch, const Entry& entry, Applied& 
     ToProto(written->response, response.get());
     result.response = std::move(response);
   };
+  // etcd's applierV3Capped: with NOSPACE raised, nothing that adds data applies (decided from the
+  // applied log, so every member refuses the same entries).
+  const bool adds_data = request.has_put() || request.has_lease_grant() ||
+                         (request.has_txn() && TxnHasPut(request.txn()));
+  if (adds_data && nospace_.load()) {
+    result.status = ErrNoSpace();
+    result.revision = batch.CurrentRevision();
+    out.results.emplace_back(request.id(), std::move(result));
+    return;
+  }
   switch (request.request_case()) {
+    case InternalRequest::kAlarm: {
+      const etcdserverpb::AlarmRequest& a = request.alarm();
+      auto response = std::make_shared<etcdserverpb::AlarmResponse>();
+      const std::string key = std::string(kAlarmPrefix) + Hex16(a.memberid()) + "/" +
+                              std::to_string(static_cast<int>(a.alarm()));
+      const std::pair<NodeId, int> alarm{a.memberid(), static_cast<int>(a.alarm())};
+      bool changed = false;
+      {
+        std::lock_guard<std::mutex> lock(alarms_mu_);
+        if (a.action() == etcdserverpb::AlarmRequest::ACTIVATE && a.alarm() != etcdserverpb::NONE) {
+          changed = alarms_.insert(alarm).second;
+          if (changed) batch.PutMeta(at, key, "");
+        } else if (a.action() == etcdserverpb::AlarmRequest::DEACTIVATE) {
+          changed = alarms_.erase(alarm) > 0;
+          if (changed) batch.DeleteMeta(at, key);
+        }
+        bool nospace = false;
+        for (const auto& [member, type] : alarms_)
+          nospace = nospace || type == etcdserverpb::NOSPACE;
+        nospace_ = nospace;
+      }
+      if (changed) {
+        auto* m = response->add_alarms();
+        m->set_memberid(a.memberid());
+        m->set_alarm(a.alarm());
+        BLOG_WARN("member {}: alarm {} {} for member {}", options_.node.name,
+                  a.action() == etcdserverpb::AlarmRequest::ACTIVATE ? "raised" : "cleared",
+                  etcdserverpb::AlarmType_Name(a.alarm()), Hex16(a.memberid()));
+      }
+      result.response = std::move(response);
+      break;
+    }
     case InternalRequest::kPut:
       finish_write(batch.Put(at, FromProto(request.put())),
                    std::make_shared<etcdserverpb::PutResponse>());
@@ -1155,6 +1286,7 @@ Status Member::Restore(const std::string& data, Index index) {
   }
   RETURN_IF_ERROR(RestoreLessor());
   LoadMembers();
+  LoadAlarms();
   if (hub_) hub_->Restored();
   if (options_.on_members_changed && node_) options_.on_members_changed(Members());
   return Status::Ok();
@@ -1300,6 +1432,7 @@ void Member::Housekeeping() {
       }
     }
     if (leader) AutoCompact(now_ms);
+    if (options_.quota_backend_bytes > 0) store_bytes_ = StoreBytes();
     wait_.Expire(Clock::now(), ErrTimeout());
     hub_->SyncUnsynced();
     hub_->Tick(now_ms);

@@ -58,6 +58,9 @@ struct MemberOptions {
   size_t max_txn_ops = 128;
   uint64_t max_request_bytes = 1536 * 1024;
   int request_timeout_ms = 5000;
+  // etcd's --quota-backend-bytes: past it, writes that add data raise the NOSPACE alarm and are
+  // refused until it is disarmed. <= 0: no quota.
+  int64_t quota_backend_bytes = 0;
   int election_timeout_ms = 1000;  // The lessor's minimum TTL and promotion extension.
   watch::WatchOptions watch;
   // etcd's --auto-compaction-*: the leader proposes compactions. At most one of these is set.
@@ -134,6 +137,9 @@ class Member : private StateMachine, private watch::EventSource {
 
   // ---- etcdserverpb.Maintenance ----
   Result<etcdserverpb::StatusResponse> MaintenanceStatus();
+  // GET lists the active alarms (of `alarm`'s type; NONE: all); ACTIVATE and DEACTIVATE go through
+  // the log and answer the alarm they changed.
+  Result<etcdserverpb::AlarmResponse> Alarm(const etcdserverpb::AlarmRequest& request);
   Result<etcdserverpb::HashKVResponse> HashKV(const etcdserverpb::HashKVRequest& request);
   // Maintenance.Hash: mvcc::Store::Hash (history that compaction keeps, and the meta records):
   // equal on members with the same applied state, not comparable with etcd's.
@@ -236,6 +242,11 @@ class Member : private StateMachine, private watch::EventSource {
       mvcc::ApplyBatch& batch, const std::set<consensus::NodeId>& conf_nodes);
   Status RestoreLessor();
   void LoadMembers();
+  void LoadAlarms();
+  // The space quota (etcd's quotaKVServer): ErrNoSpace while the NOSPACE alarm is active, or when
+  // the store is over the quota (then the alarm is raised through the log).
+  Status CheckSpace();
+  int64_t StoreBytes() const;
   void Housekeeping();
   void AutoCompact(int64_t now_ms);
   int64_t NowMs() const;
@@ -269,6 +280,14 @@ class Member : private StateMachine, private watch::EventSource {
   bool stopping_ = false;                  // Guarded by housekeeping_mu_.
   std::atomic<bool> removed_self_{false};  // Set by the apply thread.
   std::atomic<bool> closing_{false};       // Stop began: no new waits for a leader.
+
+  // Active alarms (member id, etcdserverpb::AlarmType), as of the applied log; written by the apply
+  // thread. `nospace_` mirrors "any NOSPACE alarm" for the request path.
+  mutable std::mutex alarms_mu_;
+  std::set<std::pair<consensus::NodeId, int>> alarms_;  // Guarded by alarms_mu_.
+  std::atomic<bool> nospace_{false};
+  std::atomic<int64_t> store_bytes_{0};       // The store's size, sampled by housekeeping.
+  std::atomic<bool> raising_nospace_{false};  // An activation is in flight.
   std::thread housekeeping_thread_;
   // Housekeeping thread only: (time, revision) samples for periodic compaction, and when the
   // last compaction was proposed.

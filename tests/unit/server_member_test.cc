@@ -21,7 +21,8 @@ using testing::TempDir;
 
 class MemberCluster {
  public:
-  explicit MemberCluster(uint64_t snapshot_count = 100000) : snapshot_count_(snapshot_count) {
+  explicit MemberCluster(uint64_t snapshot_count = 100000, int64_t quota_backend_bytes = 0)
+      : snapshot_count_(snapshot_count), quota_backend_bytes_(quota_backend_bytes) {
     for (NodeId id : {1, 2, 3}) {
       MemberInfo m;
       m.id = id;
@@ -57,6 +58,7 @@ class MemberCluster {
     o.initial_members = initial_;
     o.request_timeout_ms = 3000;
     o.election_timeout_ms = 100;
+    o.quota_backend_bytes = quota_backend_bytes_;
     auto m = Member::Open(std::move(o), net_.EndpointFor(id));
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     members_[id] = std::move(m).value();
@@ -110,6 +112,7 @@ class MemberCluster {
   TempDir dir_;
   std::vector<MemberInfo> initial_;
   uint64_t snapshot_count_;
+  int64_t quota_backend_bytes_ = 0;
   int restarts_ = 0;
   std::map<NodeId, std::unique_ptr<Member>> members_;
   std::string fatal_;
@@ -468,6 +471,87 @@ TEST(ServerMember, AsyncPutWithoutQuorumTimesOutAndPendingOnesAreAnsweredAtStop)
   std::lock_guard<std::mutex> lock(pending.mu);
   EXPECT_EQ(pending.answered, kPending);
   EXPECT_EQ(pending.ok, 0);
+}
+
+// etcd's space quota: over --quota-backend-bytes a write raises NOSPACE through the log and is
+// refused ("database space exceeded") on every member until the alarm is disarmed; reads and
+// deletes still work.
+TEST(ServerMember, OverTheQuotaWritesRaiseNospaceUntilDisarmed) {
+  MemberCluster c(100000, /*quota_backend_bytes=*/1);  // Any store is over one byte.
+  Member* leader = c.Leader();
+  ASSERT_NE(leader, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Housekeeping samples the size.
+  Member* follower = c.Follower();
+  ASSERT_NE(follower, nullptr);
+  // (This harness publishes no client URLs, so only the leader can raise it: a follower forwards.)
+  auto refused = leader->Put(PutOf("k"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.status().message(), "etcdserver: mvcc: database space exceeded");
+  // The alarm reaches every member through the log.
+  etcdserverpb::AlarmRequest get;
+  get.set_action(etcdserverpb::AlarmRequest::GET);
+  for (auto& [id, m] : c.members_) {
+    Result<etcdserverpb::AlarmResponse> alarms = m->Alarm(get);
+    for (Deadline end = In(3000);
+         Clock::now() < end && alarms.ok() && alarms->alarms_size() == 0;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      alarms = m->Alarm(get);
+    }
+    ASSERT_TRUE(alarms.ok());
+    ASSERT_EQ(alarms->alarms_size(), 1) << "member " << id;
+    EXPECT_EQ(alarms->alarms(0).memberid(), leader->id());
+    EXPECT_EQ(alarms->alarms(0).alarm(), etcdserverpb::NOSPACE);
+  }
+  // With the alarm up, a put is refused wherever it lands; reads and deletes are served.
+  auto on_follower = follower->Put(PutOf("k2"));
+  ASSERT_FALSE(on_follower.ok());
+  EXPECT_EQ(on_follower.status().message(), "etcdserver: mvcc: database space exceeded");
+  EXPECT_TRUE(leader->Range(Get("k")).ok());
+  etcdserverpb::DeleteRangeRequest del;
+  del.set_key("k");
+  EXPECT_TRUE(leader->DeleteRange(del).ok());
+  etcdserverpb::LeaseGrantRequest grant;
+  grant.set_ttl(60);
+  EXPECT_EQ(leader->LeaseGrant(grant).status().message(),
+            "etcdserver: mvcc: database space exceeded");
+  // Disarm (what `etcdctl alarm disarm` sends): the alarm is gone on every member.
+  etcdserverpb::AlarmRequest disarm;
+  disarm.set_action(etcdserverpb::AlarmRequest::DEACTIVATE);
+  disarm.set_memberid(leader->id());
+  disarm.set_alarm(etcdserverpb::NOSPACE);
+  auto cleared = leader->Alarm(disarm);
+  ASSERT_TRUE(cleared.ok()) << cleared.status().ToString();
+  ASSERT_EQ(cleared->alarms_size(), 1);
+  for (auto& [id, m] : c.members_) {
+    Result<etcdserverpb::AlarmResponse> alarms = m->Alarm(get);
+    for (Deadline end = In(3000); Clock::now() < end && alarms.ok() && alarms->alarms_size() > 0;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      alarms = m->Alarm(get);
+    }
+    ASSERT_TRUE(alarms.ok());
+    EXPECT_EQ(alarms->alarms_size(), 0) << "member " << id;
+  }
+  // Still over the quota: the next write raises it again.
+  EXPECT_EQ(leader->Put(PutOf("k3")).status().message(),
+            "etcdserver: mvcc: database space exceeded");
+  EXPECT_EQ(c.fatal_, "");
+}
+
+TEST(ServerMember, MoveLeaderHandsLeadershipToTheTarget) {
+  MemberCluster c;
+  ASSERT_TRUE(c.Put("warm", "up").ok());
+  Member* leader = c.Leader();
+  ASSERT_NE(leader, nullptr);
+  Member* target = c.Follower();
+  ASSERT_NE(target, nullptr);
+  ASSERT_TRUE(leader->MoveLeader(target->id()).ok());
+  Deadline end = In(5000);
+  while (Clock::now() < end && target->node_status().soft.role != consensus::Role::kLeader) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(target->node_status().soft.role, consensus::Role::kLeader);
+  ASSERT_TRUE(c.Put("after", "move").ok());
 }
 
 }  // namespace
