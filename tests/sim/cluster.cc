@@ -25,7 +25,7 @@ struct Cluster::Node {
   // A hard state written without a sync (a new commit index only): durable with the next sync,
   // lost by a crash before it.
   std::optional<consensus::HardState> unsynced_hard_state;
-  uint64_t ready_seq = 0;        // Readies taken so far.
+  uint64_t ready_seq = 0;  // Readies taken so far.
   int64_t sync_done_ms = 0;
 
   double clock_rate = 1.0;
@@ -634,7 +634,13 @@ void Cluster::CheckConvergence() {
 
 // ---- Faults ----
 
-void Cluster::Crash(NodeId id, bool tear) {
+void Cluster::Crash(NodeId id, bool tear) { CrashKeeping(id, tear, std::nullopt); }
+
+void Cluster::CrashTearing(NodeId id, size_t keep_records) {
+  CrashKeeping(id, /*tear=*/true, keep_records);
+}
+
+void Cluster::CrashKeeping(NodeId id, bool tear, std::optional<size_t> keep_records) {
   Node& n = node(id);
   if (!n.up) return;
   Trace("crash member " + std::to_string(id) + (tear ? " (torn write)" : ""));
@@ -643,7 +649,7 @@ void Cluster::Crash(NodeId id, bool tear) {
     // order in which the member writes them.
     const Ready& rd = *n.pending;
     size_t records = (rd.snapshot ? 1 : 0) + rd.entries.size() + (rd.hard_state ? 1 : 0);
-    size_t keep = rng_.Uniform(records + 1);
+    size_t keep = keep_records ? std::min(*keep_records, records) : rng_.Uniform(records + 1);
     // Multi-Paxos overwrites accepted slots that later slots depend on; its storage requirement
     // (docs/engine-contract.md) is that a write replacing durable slots, or installing a snapshot,
     // is all or nothing. Appends past the durable end may still tear anywhere.

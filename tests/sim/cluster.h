@@ -101,6 +101,9 @@ class Cluster {
   // Faults and operations a scenario or the injector applies.
   // Crash loses what is not yet synced; with tear, a prefix of the unsynced write survives.
   void Crash(NodeId id, bool tear = false);
+  // Crash with a torn write that kept exactly the first `keep_records` records of the unsynced
+  // write (snapshot, entries, hard state; the storage rules of Crash still apply), for scripts.
+  void CrashTearing(NodeId id, size_t keep_records);
   void Restart(NodeId id);
   // A paused member does nothing; when it resumes it first catches up on the ticks it missed.
   void Pause(NodeId id, int64_t until_ms);
@@ -175,6 +178,7 @@ class Cluster {
   void ShutDownRemovedMembers();
   void FinishClientOp(int client, bool ok, std::optional<std::string> output, bool cas_ok);
   void Trace(std::string line);
+  void CrashKeeping(NodeId id, bool tear, std::optional<size_t> keep_records);
 
   ClusterOptions options_;
   Random rng_;
