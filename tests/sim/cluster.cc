@@ -25,7 +25,7 @@ struct Cluster::Node {
   // A hard state written without a sync (a new commit index only): durable with the next sync,
   // lost by a crash before it.
   std::optional<consensus::HardState> unsynced_hard_state;
-  uint64_t ready_seq = 0;        // Readies taken so far.
+  uint64_t ready_seq = 0;  // Readies taken so far.
   int64_t sync_done_ms = 0;
 
   double clock_rate = 1.0;
@@ -163,7 +163,7 @@ NodeId Cluster::Leader() const {
 std::vector<NodeId> Cluster::SyncingMembers() const {
   std::vector<NodeId> out;
   for (const auto& [id, n] : nodes_) {
-    if (n->up && n->pending && n->pending->MustSync()) out.push_back(id);
+    if (n->up && n->pending && MustSync(*n->pending)) out.push_back(id);
   }
   return out;
 }
@@ -313,7 +313,7 @@ void Cluster::HandleReady(Node& n) {
     NotePromise(m);
     network_->Send(m, now_ms_);
   }
-  const bool must_sync = rd.MustSync();
+  const bool must_sync = MustSync(rd);
   n.pending = std::move(rd);
   n.sync_done_ms =
       now_ms_ + (must_sync ? rng_.Range(options_.disk_sync_ms_min, options_.disk_sync_ms_max) : 0);
@@ -375,13 +375,13 @@ void Cluster::Persist(Node& n, const Ready& rd) {
       Violation("member " + std::to_string(n.id) + " persisted a lower term " +
                 std::to_string(rd.hard_state->term));
     }
-    if (rd.MustSync()) {
+    if (MustSync(rd)) {
       n.storage->SetHardState(*rd.hard_state);
       n.unsynced_hard_state.reset();
     } else {
       n.unsynced_hard_state = rd.hard_state;
     }
-  } else if (rd.MustSync() && n.unsynced_hard_state) {
+  } else if (MustSync(rd) && n.unsynced_hard_state) {
     // A sync makes every earlier write durable.
     n.storage->SetHardState(*n.unsynced_hard_state);
     n.unsynced_hard_state.reset();
@@ -634,16 +634,22 @@ void Cluster::CheckConvergence() {
 
 // ---- Faults ----
 
-void Cluster::Crash(NodeId id, bool tear) {
+void Cluster::Crash(NodeId id, bool tear) { CrashKeeping(id, tear, std::nullopt); }
+
+void Cluster::CrashTearing(NodeId id, size_t keep_records) {
+  CrashKeeping(id, /*tear=*/true, keep_records);
+}
+
+void Cluster::CrashKeeping(NodeId id, bool tear, std::optional<size_t> keep_records) {
   Node& n = node(id);
   if (!n.up) return;
   Trace("crash member " + std::to_string(id) + (tear ? " (torn write)" : ""));
-  if (tear && n.pending && n.pending->MustSync()) {
+  if (tear && n.pending && MustSync(*n.pending)) {
     // A prefix of the unsynced write reached the disk: snapshot, entries, then hard state, the
     // order in which the member writes them.
     const Ready& rd = *n.pending;
     size_t records = (rd.snapshot ? 1 : 0) + rd.entries.size() + (rd.hard_state ? 1 : 0);
-    size_t keep = rng_.Uniform(records + 1);
+    size_t keep = keep_records ? std::min(*keep_records, records) : rng_.Uniform(records + 1);
     // Multi-Paxos overwrites accepted slots that later slots depend on; its storage requirement
     // (docs/engine-contract.md) is that a write replacing durable slots, or installing a snapshot,
     // is all or nothing. Appends past the durable end may still tear anywhere.

@@ -55,6 +55,9 @@ struct ClusterOptions {
   // keeps running (and campaigning, if it never learns of its removal), as a forgotten process.
   bool stop_removed_members = true;
   NodeId trace_member = consensus::kNoNode;  // Print every message to or from it (debugging).
+  // The crash model before 18b3ec4: every hard state is synced, even one that changes only the
+  // commit index. Replays soak seeds found under that model (soak_regressions_test.cc).
+  bool sync_every_hard_state = false;
 };
 
 // A client operation in flight, from the client's side.
@@ -101,6 +104,9 @@ class Cluster {
   // Faults and operations a scenario or the injector applies.
   // Crash loses what is not yet synced; with tear, a prefix of the unsynced write survives.
   void Crash(NodeId id, bool tear = false);
+  // Crash with a torn write that kept exactly the first `keep_records` records of the unsynced
+  // write (snapshot, entries, hard state; the storage rules of Crash still apply), for scripts.
+  void CrashTearing(NodeId id, size_t keep_records);
   void Restart(NodeId id);
   // A paused member does nothing; when it resumes it first catches up on the ticks it missed.
   void Pause(NodeId id, int64_t until_ms);
@@ -175,6 +181,11 @@ class Cluster {
   void ShutDownRemovedMembers();
   void FinishClientOp(int client, bool ok, std::optional<std::string> output, bool cas_ok);
   void Trace(std::string line);
+  void CrashKeeping(NodeId id, bool tear, std::optional<size_t> keep_records);
+  // Whether `rd` must be durable before its replies (Ready::MustSync, or the older model).
+  bool MustSync(const consensus::Ready& rd) const {
+    return rd.MustSync() || (options_.sync_every_hard_state && rd.hard_state.has_value());
+  }
 
   ClusterOptions options_;
   Random rng_;

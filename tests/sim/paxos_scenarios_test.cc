@@ -605,6 +605,98 @@ TEST(PaxosScenario, LongUnchosenTailIsReportedInBoundedPromises) {
   EXPECT_TRUE(out.violations.empty()) << out.violations.front();
 }
 
+// ---- A torn append leaves an acceptor's log ending in a hole; it then leads ----
+
+// Soak seeds 707274 and 720438 (3 members, before the crash model of 18b3ec4): an acceptor's
+// append of [hole g, slot g+1] (slot g's accept lost) tore after the hole, so its log ended in a
+// hole. It then won phase 1 with a quorum that held nothing from g on. The merge stopped at the
+// last slot anyone reported, the hole stayed below the new leader's opening no-op, went out as a
+// no-op of its ballot and was chosen, while the leader's own log said nothing was accepted there:
+// its next promise left slot g out under a commit point past g, and the next proposer's merge
+// found a chosen slot nobody reported.
+TEST(PaxosScenario, LogEndingInAHoleIsFilledByItsNewLeader) {
+  ClusterOptions o = Calm(3, 29);
+  o.max_message_bytes = 1;  // One slot per accept, so the script decides which slots travel.
+  o.snapshot_every_entries = 1000;
+  o.disk_sync_ms_min = 5;  // Slow enough for the crash to land while the append is unsynced.
+  o.disk_sync_ms_max = 5;
+  Cluster c(o);
+  const NodeId l1 = WaitForLeader(c);
+  ASSERT_NE(l1, consensus::kNoNode);
+  const auto rest = Others(c, {l1});
+  const NodeId torn = rest[0];
+  const NodeId other = rest[1];
+  ASSERT_TRUE(c.ProposeMarker(l1, 1).ok());
+  c.RunFor(200);
+  const Index gap = c.engine(l1).last_index() + 1;
+  ASSERT_EQ(c.engine(torn).last_index(), gap - 1);
+  // `torn` hears slot gap + 1 but not gap; `other` hears neither.
+  bool drop_accepts = true;
+  std::set<NodeId> no_campaign;
+  bool starve_l1 = false;
+  c.network().set_drop_filter([&](const consensus::Message& m) {
+    if (starve_l1 && m.to == l1 &&
+        (m.type == MessageType::kAccept || m.type == MessageType::kHeartbeat ||
+         m.type == MessageType::kSnapshot)) {
+      return true;
+    }
+    if (no_campaign.count(m.from) &&
+        (m.type == MessageType::kPrepare || m.type == MessageType::kPreVote)) {
+      return true;
+    }
+    if (!drop_accepts || m.from != l1 || m.type != MessageType::kAccept) return false;
+    return m.to == other ? !m.entries.empty() && m.entries.back().index >= gap
+                         : CarriesSlot(m, gap);
+  });
+  ASSERT_TRUE(c.ProposeMarker(l1, 2).ok());
+  ASSERT_TRUE(c.ProposeMarker(l1, 3).ok());
+  ASSERT_EQ(c.engine(l1).last_index(), gap + 1);
+  c.RunUntil(
+      [&] {
+        const consensus::Ready* rd = c.PendingReady(torn);
+        return rd != nullptr && !rd->entries.empty() && rd->entries.front().index == gap &&
+               rd->entries.front().term == 0;
+      },
+      500);
+  const consensus::Ready* rd = c.PendingReady(torn);
+  ASSERT_TRUE(rd != nullptr && !rd->entries.empty() && rd->entries.front().index == gap)
+      << "the acceptor never wrote the hole";
+  ASSERT_FALSE(rd->snapshot.has_value());
+  c.CrashTearing(torn, 1);  // The hole reached the disk, slot gap + 1 did not.
+  ASSERT_EQ(c.storage(torn).LastIndex(), gap);
+  ASSERT_EQ(*c.storage(torn).TermAt(gap), 0u) << "the durable log does not end in a hole";
+
+  // The torn acceptor leads, with a quorum (itself and `other`) that holds nothing from gap on.
+  c.Crash(l1);
+  drop_accepts = false;
+  no_campaign = {other};
+  c.Restart(torn);
+  c.RunUntil([&] { return c.Leader() == torn; }, 3000);
+  ASSERT_EQ(c.Leader(), torn);
+  ASSERT_NE(c.engine(torn).TermAt(gap).value_or(0), 0u)
+      << "the new leader kept the hole at " << gap << " in its log";
+  c.RunUntil([&] { return c.engine(torn).committed_index() > gap; }, 1000);
+  ASSERT_GT(c.engine(torn).committed_index(), gap);
+
+  // The old leader, which accepted markers 2 and 3 alone and learns nothing from `torn`'s
+  // ballot, leads next with `torn`'s promise (`torn` lost its quorum and stepped down): the slot at
+  // gap must be reported (a chosen no-op) under that promise's commit point.
+  c.Isolate(other);
+  starve_l1 = true;
+  no_campaign = {torn, other};
+  c.Restart(l1);
+  c.RunUntil([&] { return c.Leader() == l1; }, 5000);
+  EXPECT_EQ(c.Leader(), l1);
+  starve_l1 = false;
+  c.HealNetwork();
+  no_campaign.clear();
+  c.RunFor(1000);
+  EXPECT_FALSE(c.MarkerIndex(2).has_value()) << "a value replaced the chosen no-op at " << gap;
+  EXPECT_FALSE(c.MarkerIndex(3).has_value()) << "a value replaced the chosen no-op at " << gap + 1;
+  c.CheckConvergence();
+  EXPECT_TRUE(c.violations().empty()) << FirstViolation(c);
+}
+
 // ---- A proposer behind an acceptor's compaction point gets its snapshot in chunks ----
 
 TEST(PaxosScenario, ProposerBehindCompactionGetsTheSnapshotInChunks) {

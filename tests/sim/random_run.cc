@@ -29,6 +29,7 @@ ClusterOptions OptionsFor(const RunConfig& config, Random& rng) {
   o.members = config.members;
   o.bug = config.bug;
   o.trace_member = config.trace_member;
+  o.sync_every_hard_state = config.sync_every_hard_state;
   o.read_mode = rng.Chance(0.3) ? consensus::ReadMode::kLease : consensus::ReadMode::kReadIndex;
   o.check_quorum = o.read_mode == consensus::ReadMode::kLease || rng.Chance(0.85);
   o.pre_vote = rng.Chance(0.85);

@@ -22,8 +22,9 @@ struct RunConfig {
   int64_t safety_ms = 12000;   // Simulated time with faults.
   int64_t liveness_ms = 5000;  // Bound on the time to recover after everything is healed.
   double lincheck_timeout_seconds = 20;
-  bool keep_history = false;  // Return the client history in RunResult::history.
-  uint64_t trace_member = 0;  // Print every message to or from this member, and its ticks.
+  bool keep_history = false;           // Return the client history in RunResult::history.
+  uint64_t trace_member = 0;           // Print every message to or from this member, and its ticks.
+  bool sync_every_hard_state = false;  // ClusterOptions::sync_every_hard_state.
 };
 
 struct RunResult {

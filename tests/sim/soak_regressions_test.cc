@@ -14,6 +14,7 @@ struct Regression {
   int members;
   const char* what;
   consensus::EngineKind engine = consensus::EngineKind::kRaft;
+  bool sync_every_hard_state = false;  // Found under the crash model before 18b3ec4.
 };
 
 constexpr Regression kRegressions[] = {
@@ -36,6 +37,11 @@ constexpr Regression kRegressions[] = {
      "multipaxos: a candidate asking for one promise part per round trip timed out "
      "before its report was complete, again and again (one slot per message)",
      consensus::EngineKind::kMultiPaxos},
+    {707274, 3,
+     "multipaxos: a torn append left a log ending in a hole, which its member kept under its "
+     "opening no-op when it led; chosen there, the hole was missing from its next promise",
+     consensus::EngineKind::kMultiPaxos, /*sync_every_hard_state=*/true},
+    {720438, 3, "the same", consensus::EngineKind::kMultiPaxos, /*sync_every_hard_state=*/true},
 };
 
 TEST(SoakRegressions, SeedsThatOnceFailedPass) {
@@ -45,6 +51,7 @@ TEST(SoakRegressions, SeedsThatOnceFailedPass) {
     config.engine = r.engine;
     config.seed = r.seed;
     config.members = r.members;
+    config.sync_every_hard_state = r.sync_every_hard_state;
     RunResult result = RunRandom(config);
     EXPECT_TRUE(result.passed) << consensus::EngineKindName(r.engine) << " seed " << r.seed
                                << " members " << r.members << " (" << r.what << "): "

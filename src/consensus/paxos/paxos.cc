@@ -603,7 +603,13 @@ std::vector<Entry> MultiPaxos::MergePromises(Index* chosen_through) const {
       reports.push_back(std::move(r));
     }
   }
-  Index last = start - 1;
+  // The merge covers our own log to its end, trailing holes included (as no-ops). Write() keeps
+  // the slots after the ones it writes, and a torn append can leave our log ending in holes (the
+  // gap before a slot whose write was lost): a hole left there would stay in the leader's log
+  // under its opening no-op, go out to the acceptors as a no-op of our ballot and count as
+  // accepted by us, so it could be chosen while our own log says nothing was accepted there, and
+  // a later promise of ours would leave out a slot its commit point covers.
+  Index last = std::max(start - 1, log_.LastIndex());
   *chosen_through = log_.committed();
   for (const Report& r : reports) {
     if (!r.slots.empty()) last = std::max(last, r.slots.rbegin()->first);
@@ -641,6 +647,8 @@ void MultiPaxos::BecomeLeader(std::vector<Entry> merged, Index chosen_through) {
   failed_campaigns_ = 0;
   // PMMC's commander for every open slot at once: the merged values, re-proposed in our ballot.
   log_.Write(merged);
+  BALLOT_ASSERT(log_.LastIndex() == start - 1 + merged.size(),
+                "a new leader's log holds a slot it does not propose");
   log_.CommitTo(chosen_through);
   // A no-op opens the ballot: once it is chosen every earlier slot is too, so reads and membership
   // changes wait for it (as Raft waits for its first entry of the term).
