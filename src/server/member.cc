@@ -124,6 +124,8 @@ std::shared_ptr<google::protobuf::Message> NewResponseFor(const InternalRequest&
       return std::make_shared<etcdserverpb::LeaseRevokeResponse>();
     case InternalRequest::kLeaseCheckpoint:
       return std::make_shared<etcdserverpb::LeaseCheckpointResponse>();
+    case InternalRequest::kAlarm:
+      return std::make_shared<etcdserverpb::AlarmResponse>();
     default:
       return nullptr;
   }

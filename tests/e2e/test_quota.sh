@@ -9,7 +9,9 @@ e2e_start_cluster 3 --quota-backend-bytes 4096
 # The member samples its store size in the background: give it a moment.
 sleep 1
 
-expect_fails "put over the quota" "database space exceeded" e2e_ctl 1 put /q/k v
+# Raised through a follower (its alarm proposal is forwarded to the leader).
+leader=$(e2e_leader)
+expect_fails "put over the quota" "database space exceeded" e2e_ctl $((leader % 3 + 1)) put /q/k v
 for i in 1 2 3; do
   out=""
   for _ in $(seq 50); do
@@ -23,7 +25,10 @@ done
 expect_eq "$(e2e_ctl 2 get /q/k --print-value-only)" "" "reads still work"
 expect_eq "$(e2e_ctl 3 del /q/k)" "0" "deletes still work"
 
-e2e_ctl 1 alarm disarm >/dev/null
+# Through a follower: the DEACTIVATE is forwarded to the leader and its answer comes back.
+leader=$(e2e_leader)
+follower=$((leader % 3 + 1))
+expect_contains "$(e2e_ctl "$follower" alarm disarm)" "alarm:NOSPACE" "disarm through m$follower"
 for i in 1 2 3; do
   out="x"
   for _ in $(seq 50); do
