@@ -1222,4 +1222,3 @@ Status ApplyBatch::Commit() {
 }
 
 }  // namespace ballot::mvcc
-

@@ -118,14 +118,6 @@ Result<internal::ForwardResponse> Forwarder::Send(const std::vector<std::string>
   return last;
 }
 
-Result<internal::ForwardResponse> Forwarder::Propose(const std::vector<std::string>& urls,
-                                                     const internal::InternalRequest& request,
-                                                     Deadline deadline) {
-  return Send(urls, request, deadline, [](auto* stub, auto* ctx, const auto& req, auto* resp) {
-    return stub->Propose(ctx, req, resp);
-  });
-}
-
 namespace {
 
 // One asynchronous forward: the request and the gRPC call's state live as long as its callback.

@@ -25,10 +25,6 @@ Result<std::string> ClientUrlToTarget(const std::string& url);
 
 class Forwarder {
  public:
-  // Sends to the first of `urls` that answers; Unavailable if none does before `deadline`.
-  Result<internal::ForwardResponse> Propose(const std::vector<std::string>& urls,
-                                            const internal::InternalRequest& request,
-                                            Deadline deadline);
   // Propose without blocking: `done` runs once, on a gRPC thread, and must not block. Tries `urls`
   // in order while they are unreachable. Proposals are sent in batches (ProposeBatch): at most
   // kBatchesInFlightMax calls at a time, and what arrives meanwhile goes in the next one, so an

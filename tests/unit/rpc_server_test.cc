@@ -190,7 +190,7 @@ TEST(RpcServer, ConcurrentPutsOnAFollowerAreForwardedInBatches) {
   EXPECT_EQ(revisions.size(), static_cast<size_t>(kPuts));  // Each its own revision.
   const server::Forwarder::BatchStats stats = c.members_[follower]->forward_batch_stats();
   EXPECT_GE(stats.proposals, static_cast<uint64_t>(kPuts));  // And the member's own, if any.
-  EXPECT_LT(stats.batches, stats.proposals);  // Proposals that waited went together.
+  EXPECT_LT(stats.batches, stats.proposals);                 // Proposals that waited went together.
   etcdserverpb::RangeRequest count;
   count.set_key("batch/");
   count.set_range_end("batch0");
