@@ -370,6 +370,11 @@ void Cluster::Persist(Node& n, const Ready& rd) {
     if (!s.ok()) Violation("member " + std::to_string(n.id) + " snapshot: " + s.ToString());
   }
   PersistEntries(n, rd.entries, held);
+  if (n.storage->LastIndex() < n.kv_applied) {
+    Violation("member " + std::to_string(n.id) + " wrote a log ending at " +
+              std::to_string(n.storage->LastIndex()) + ", below its applied index " +
+              std::to_string(n.kv_applied) + " (a rewrite took back durable entries)");
+  }
   if (rd.hard_state) {
     if (rd.hard_state->term < n.storage->InitialHardState().term) {
       Violation("member " + std::to_string(n.id) + " persisted a lower term " +

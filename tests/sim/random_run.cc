@@ -87,6 +87,7 @@ class RandomRun {
   }
 
   RunResult Run();
+  const std::vector<std::string>& trace() const { return cluster_.trace(); }
 
  private:
   void SafetyPhase();
@@ -480,13 +481,16 @@ uint64_t RunResult::FaultCount() const {
 }
 
 RunResult RunRandom(const RunConfig& config) {
+  std::unique_ptr<RandomRun> run;
   try {
-    RandomRun run(config);
-    return run.Run();
+    run = std::make_unique<RandomRun>(config);
+    return run->Run();
   } catch (const InvariantBroken& e) {
-    // An engine stopped on one of its own assertions: a failed run, reported with its seed.
+    // An engine stopped on one of its own assertions: a failed run, reported with its seed and
+    // the events that led to it.
     RunResult result;
     result.violations.push_back(std::string("engine invariant broken: ") + e.what());
+    if (run) result.trace = run->trace();
     return result;
   }
 }

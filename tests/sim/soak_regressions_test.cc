@@ -42,6 +42,9 @@ constexpr Regression kRegressions[] = {
      "opening no-op when it led; chosen there, the hole was missing from its next promise",
      consensus::EngineKind::kMultiPaxos, /*sync_every_hard_state=*/true},
     {720438, 3, "the same", consensus::EngineKind::kMultiPaxos, /*sync_every_hard_state=*/true},
+    {814862, 5,
+     "a conflicting append during a write made the whole write be handed out again; a torn "
+     "rewrite cut the durable log below the applied index"},
 };
 
 TEST(SoakRegressions, SeedsThatOnceFailedPass) {

@@ -179,6 +179,48 @@ TEST(RaftSnapshot, FollowerHoldingSnapshotEntryOnlyAdvancesCommit) {
   EXPECT_EQ(rd.committed_entries.size(), 3u);
 }
 
+// Found by the soak (seed 814862, 5 members): a conflicting append arrived while a write was in
+// flight, so the write's last entry changed; the whole write was then handed out again, and a torn
+// rewrite of it cut the durable log below entries the member had applied.
+TEST(RaftPersistence, ConflictDuringWriteRewritesOnlyTheReplacedSuffix) {
+  MemoryStorage storage;
+  storage.SetInitialConfState(ConfState{{1, 2, 3}, {}});
+  Config config;
+  config.id = 2;
+  config.storage = &storage;
+  auto engine = NewEngine(EngineKind::kRaft, config).value();
+  Message append;
+  append.type = MessageType::kAppend;
+  append.from = 1;
+  append.to = 2;
+  append.term = 1;
+  append.commit = 2;
+  for (Index i = 1; i <= 5; ++i) append.entries.push_back(Entry{1, i, EntryType::kNormal, "a"});
+  ASSERT_TRUE(engine->Step(append).ok());
+  Ready first = engine->GetReady();
+  ASSERT_EQ(first.entries.size(), 5u);
+  // While the host writes entries 1..5, the leader of term 2 replaces 4 and 5.
+  Message conflict = append;
+  conflict.from = 3;
+  conflict.term = 2;
+  conflict.index = 3;
+  conflict.log_term = 1;
+  conflict.entries = {Entry{2, 4, EntryType::kNormal, "b"}};
+  ASSERT_TRUE(engine->Step(conflict).ok());
+  ASSERT_TRUE(storage.Append(first.entries).ok());
+  storage.SetHardState(*first.hard_state);
+  engine->Advance();
+  Ready second = engine->GetReady();
+  ASSERT_EQ(second.entries.size(), 1u) << "entries 1..3 are durable and unchanged";
+  EXPECT_EQ(second.entries[0].index, 4u);
+  EXPECT_EQ(second.entries[0].term, 2u);
+  ASSERT_TRUE(storage.Append(second.entries).ok());
+  engine->Advance();
+  EXPECT_EQ(engine->last_index(), 4u);
+  EXPECT_EQ(engine->TermAt(5), std::nullopt);
+  EXPECT_FALSE(engine->HasReady() && !engine->GetReady().entries.empty());
+}
+
 TEST(RaftSnapshot, SnapshotArrivingWhileEntriesAreUnstable) {
   MemoryStorage storage;
   storage.SetInitialConfState(ConfState{{1, 2}, {}});

@@ -565,8 +565,9 @@ Ready Raft::GetReady() {
   }
   rd.entries = log_.unstable_entries();
   if (!rd.entries.empty()) {
-    in_flight.last_entry_index = rd.entries.back().index;
-    in_flight.last_entry_term = rd.entries.back().term;
+    in_flight.first_entry_index = rd.entries.front().index;
+    in_flight.entry_terms.reserve(rd.entries.size());
+    for (const Entry& e : rd.entries) in_flight.entry_terms.push_back(e.term);
   }
   rd.messages = std::move(messages_);
   rd.messages_after_persist = std::move(messages_after_persist_);
@@ -585,7 +586,7 @@ void Raft::Advance() {
   InFlightReady done = std::move(*in_flight_ready_);
   in_flight_ready_.reset();
   if (done.snapshot_index != 0) AdvanceSnapshot(done.snapshot_index);
-  if (done.last_entry_index != 0) AdvanceEntries(done.last_entry_index, done.last_entry_term);
+  if (!done.entry_terms.empty()) AdvanceEntries(done.first_entry_index, done.entry_terms);
   if (!done.committed.empty()) AdvanceCommitted(done.committed);
 }
 
@@ -598,8 +599,8 @@ void Raft::AdvanceSnapshot(Index index) {
   log_.AppliedTo(index);
 }
 
-void Raft::AdvanceEntries(Index index, Term term) {
-  log_.StableTo(index, term);
+void Raft::AdvanceEntries(Index first, const std::vector<Term>& terms) {
+  log_.StableTo(first, terms);
   if (role_ != Role::kLeader) return;
   // The leader's own write is durable now: only from here on does it count towards a quorum.
   auto self = progress_.find(config_.id);

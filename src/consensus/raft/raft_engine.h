@@ -69,8 +69,8 @@ class Raft final : public Engine {
   // What the outstanding Ready handed out, for Advance().
   struct InFlightReady {
     Index snapshot_index = 0;
-    Index last_entry_index = 0;
-    Term last_entry_term = 0;
+    Index first_entry_index = 0;
+    std::vector<Term> entry_terms;  // Of the entries handed out, from first_entry_index on.
     std::vector<Entry> committed;
   };
 
@@ -112,7 +112,7 @@ class Raft final : public Engine {
 
   // raft.cc: Advance.
   void AdvanceSnapshot(Index index);
-  void AdvanceEntries(Index index, Term term);
+  void AdvanceEntries(Index first, const std::vector<Term>& terms);
   void AdvanceCommitted(const std::vector<Entry>& committed);
   void ApplyConfEntry(const Entry& entry);
   void HandOffAfterRemoval();

@@ -150,9 +150,13 @@ std::vector<Entry> RaftLog::NextCommittedEntries() const {
   return std::move(entries).value();
 }
 
-void RaftLog::StableTo(Index index, Term term) {
-  const std::optional<Term> have = UnstableTerm(index);
-  if (!have || *have != term || index < offset_) return;
+void RaftLog::StableTo(Index first, const std::vector<Term>& terms) {
+  Index index = first + terms.size();
+  while (index-- > first) {
+    const std::optional<Term> have = UnstableTerm(index);
+    if (have && *have == terms[index - first]) break;
+  }
+  if (index < first || index < offset_) return;
   unstable_entries_.erase(
       unstable_entries_.begin(),
       unstable_entries_.begin() + static_cast<std::ptrdiff_t>(index + 1 - offset_));

@@ -61,9 +61,12 @@ class RaftLog {
   // Committed entries not yet handed out; none while a snapshot awaits installation.
   bool HasNextCommittedEntries() const;
   std::vector<Entry> NextCommittedEntries() const;
-  // The host persisted entries up to (index, term): drop them from the unstable part, unless the
-  // log changed underneath (then the term differs and nothing happens).
-  void StableTo(Index index, Term term);
+  // The host persisted the entries from `first` on whose terms are `terms`: drop from the unstable
+  // part the longest prefix of them still unchanged. A conflicting append that arrived while the
+  // write was in flight replaced a suffix (Log Matching: the last entry whose term still agrees
+  // ends the unchanged prefix); only that suffix is written again, so a torn rewrite can never
+  // take back entries that were already durable, and perhaps acknowledged or applied.
+  void StableTo(Index first, const std::vector<Term>& terms);
   void StableSnapTo(Index index);
   void AppliedTo(Index index);
 
