@@ -43,6 +43,8 @@ Result<int64_t> EnterQueue(server::Member* m, const std::string& key, const std:
 class QueueWaiter {
  public:
   static constexpr int kRecheckMs = 100;
+  // A wait whose prefix saw no change is read again this often (a missed wake-up costs no more).
+  static constexpr int kFullRecheckMs = 1000;
   QueueWaiter(server::Member* m, WorkerPool* p);
   ~QueueWaiter();
   QueueWaiter(const QueueWaiter&) = delete;
