@@ -1,7 +1,9 @@
 #include "mvcc/store.h"
 
 #include <fcntl.h>
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/table.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 #include <unistd.h>
 
@@ -338,6 +340,8 @@ void WriteState(rocksdb::WriteBatchBase* batch, rocksdb::ColumnFamilyHandle* cf,
   batch->Put(cf, ToSlice(kStateKey), value);
 }
 
+constexpr size_t kBlockCacheBytes = 64u << 20;
+
 rocksdb::Options DbOptions(const StoreOptions& options) {
   rocksdb::Options o;
   o.create_if_missing = true;
@@ -353,6 +357,12 @@ rocksdb::Options DbOptions(const StoreOptions& options) {
 
 std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(const rocksdb::Options& options) {
   rocksdb::ColumnFamilyOptions cf(options);
+  // One block cache for every family (RocksDB's default is 8 MiB per family): a put reads its
+  // key's newest record, and a cache miss costs a pread and a snappy decompression.
+  static const std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return {{rocksdb::kDefaultColumnFamilyName, cf}, {"kv", cf}, {"rev", cf}, {"meta", cf}};
 }
 
