@@ -1,6 +1,7 @@
 #include "base/crc32c.h"
 
 #include <array>
+#include <cstring>
 
 namespace ballot::crc32c {
 namespace {
@@ -37,9 +38,40 @@ uint32_t ExtendPortable(uint32_t crc, const uint8_t* p, size_t n) {
   return ~c;
 }
 
+#if defined(__x86_64__)
+// The SSE 4.2 crc32 instruction computes exactly this polynomial, eight bytes at a time: about
+// ten times the tables' speed, which shows when a member reads a large WAL or snapshot at start.
+__attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const uint8_t* p, size_t n) {
+  uint64_t c = ~crc;
+  while (n >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));
+    c = __builtin_ia32_crc32di(c, word);
+    p += 8;
+    n -= 8;
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  while (n-- > 0) c32 = __builtin_ia32_crc32qi(c32, *p++);
+  return ~c32;
+}
+
+bool HaveSse42() {
+  static const bool have = __builtin_cpu_supports("sse4.2");
+  return have;
+}
+#endif
+
 }  // namespace
 
 uint32_t Extend(uint32_t crc, const void* data, size_t size) {
+  const auto* p = static_cast<const uint8_t*>(data);
+#if defined(__x86_64__)
+  if (HaveSse42()) return ExtendSse42(crc, p, size);
+#endif
+  return ExtendPortable(crc, p, size);
+}
+
+uint32_t ExtendPortableForTest(uint32_t crc, const void* data, size_t size) {
   return ExtendPortable(crc, static_cast<const uint8_t*>(data), size);
 }
 

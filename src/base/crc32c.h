@@ -10,6 +10,9 @@ namespace ballot::crc32c {
 // Extends `crc` (the CRC-32C of some prefix) with `data`. Extend(0, x) is the CRC-32C of x.
 uint32_t Extend(uint32_t crc, const void* data, size_t size);
 
+// The table-driven implementation Extend falls back to without SSE 4.2 (tests compare the two).
+uint32_t ExtendPortableForTest(uint32_t crc, const void* data, size_t size);
+
 inline uint32_t Value(std::string_view data) { return Extend(0, data.data(), data.size()); }
 
 // A stored CRC is masked so that a CRC over data that itself embeds CRCs stays strong

@@ -74,6 +74,27 @@ TEST(Crc32c, ExtendEqualsWhole) {
   EXPECT_EQ(crc32c::Extend(part, data.data() + 7, data.size() - 7), crc32c::Value(data));
 }
 
+// Extend uses the SSE 4.2 instruction where the CPU has it: it must agree with the tables at every
+// length, alignment and starting crc.
+TEST(Crc32c, HardwareAndTablesAgree) {
+  std::string data(4096 + 16, '\0');
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (char& c : data) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  for (size_t offset = 0; offset < 9; ++offset) {
+    for (size_t n : {0, 1, 7, 8, 9, 15, 16, 63, 64, 65, 1000, 4096}) {
+      const uint32_t seed = static_cast<uint32_t>(n * 2654435761u + offset);
+      EXPECT_EQ(crc32c::Extend(seed, data.data() + offset, n),
+                crc32c::ExtendPortableForTest(seed, data.data() + offset, n))
+          << "offset " << offset << " length " << n;
+    }
+  }
+}
+
 TEST(Crc32c, MaskRoundTrips) {
   const uint32_t crc = crc32c::Value("foo");
   EXPECT_NE(crc32c::Mask(crc), crc);
