@@ -37,9 +37,14 @@ etcdserverpb::Cluster::Stub* Forwarder::ClusterStubFor(const std::string& target
   return stub.get();
 }
 
-template <typename Request, typename Response, typename Call>
-Result<Response> Forwarder::SendCluster(const std::vector<std::string>& urls,
-                                        const Request& request, Deadline deadline, Call call) {
+// One blocking unary call to the leader, trying its URLs in turn. `call(stub, ctx, response)`
+// makes the call. With `leader_errors_are_answers`, a failure other than UNAVAILABLE is the
+// leader's own answer (an etcd error from its Cluster service) and is returned as it is; every
+// other failure moves on to the next URL.
+template <typename Stub, typename Response, typename Call>
+Result<Response> Forwarder::CallLeader(const std::vector<std::string>& urls, Deadline deadline,
+                                       Stub* (Forwarder::*stub_for)(const std::string&),
+                                       bool leader_errors_are_answers, Call call) {
   Status last = Status::Unavailable("the leader has published no client URL yet");
   for (const std::string& url : urls) {
     auto target = ClientUrlToTarget(url);
@@ -50,10 +55,9 @@ Result<Response> Forwarder::SendCluster(const std::vector<std::string>& urls,
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
     Response response;
-    grpc::Status s = call(ClusterStubFor(*target), &ctx, request, &response);
+    grpc::Status s = call((this->*stub_for)(*target), &ctx, &response);
     if (s.ok()) return response;
-    // The leader's own answer (an etcd error) is the client's answer.
-    if (s.error_code() != grpc::StatusCode::UNAVAILABLE) {
+    if (leader_errors_are_answers && s.error_code() != grpc::StatusCode::UNAVAILABLE) {
       return Status(static_cast<StatusCode>(s.error_code()), s.error_message());
     }
     last = Status::Unavailable("forwarding to the leader at " + url + ": " + s.error_message());
@@ -64,58 +68,33 @@ Result<Response> Forwarder::SendCluster(const std::vector<std::string>& urls,
 Result<etcdserverpb::MemberAddResponse> Forwarder::MemberAdd(
     const std::vector<std::string>& urls, const etcdserverpb::MemberAddRequest& request,
     Deadline deadline) {
-  return SendCluster<etcdserverpb::MemberAddRequest, etcdserverpb::MemberAddResponse>(
-      urls, request, deadline, [](auto* stub, auto* ctx, const auto& req, auto* resp) {
-        return stub->MemberAdd(ctx, req, resp);
-      });
+  return CallLeader<etcdserverpb::Cluster::Stub, etcdserverpb::MemberAddResponse>(
+      urls, deadline, &Forwarder::ClusterStubFor, /*leader_errors_are_answers=*/true,
+      [&](auto* stub, auto* ctx, auto* resp) { return stub->MemberAdd(ctx, request, resp); });
 }
 
 Result<etcdserverpb::MemberRemoveResponse> Forwarder::MemberRemove(
     const std::vector<std::string>& urls, const etcdserverpb::MemberRemoveRequest& request,
     Deadline deadline) {
-  return SendCluster<etcdserverpb::MemberRemoveRequest, etcdserverpb::MemberRemoveResponse>(
-      urls, request, deadline, [](auto* stub, auto* ctx, const auto& req, auto* resp) {
-        return stub->MemberRemove(ctx, req, resp);
-      });
+  return CallLeader<etcdserverpb::Cluster::Stub, etcdserverpb::MemberRemoveResponse>(
+      urls, deadline, &Forwarder::ClusterStubFor, /*leader_errors_are_answers=*/true,
+      [&](auto* stub, auto* ctx, auto* resp) { return stub->MemberRemove(ctx, request, resp); });
 }
 
 Result<etcdserverpb::MemberPromoteResponse> Forwarder::MemberPromote(
     const std::vector<std::string>& urls, const etcdserverpb::MemberPromoteRequest& request,
     Deadline deadline) {
-  return SendCluster<etcdserverpb::MemberPromoteRequest, etcdserverpb::MemberPromoteResponse>(
-      urls, request, deadline, [](auto* stub, auto* ctx, const auto& req, auto* resp) {
-        return stub->MemberPromote(ctx, req, resp);
-      });
+  return CallLeader<etcdserverpb::Cluster::Stub, etcdserverpb::MemberPromoteResponse>(
+      urls, deadline, &Forwarder::ClusterStubFor, /*leader_errors_are_answers=*/true,
+      [&](auto* stub, auto* ctx, auto* resp) { return stub->MemberPromote(ctx, request, resp); });
 }
 
 Result<etcdserverpb::MemberUpdateResponse> Forwarder::MemberUpdate(
     const std::vector<std::string>& urls, const etcdserverpb::MemberUpdateRequest& request,
     Deadline deadline) {
-  return SendCluster<etcdserverpb::MemberUpdateRequest, etcdserverpb::MemberUpdateResponse>(
-      urls, request, deadline, [](auto* stub, auto* ctx, const auto& req, auto* resp) {
-        return stub->MemberUpdate(ctx, req, resp);
-      });
-}
-
-template <typename Request, typename Call>
-Result<internal::ForwardResponse> Forwarder::Send(const std::vector<std::string>& urls,
-                                                  const Request& request, Deadline deadline,
-                                                  Call call) {
-  Status last = Status::Unavailable("the leader has published no client URL yet");
-  for (const std::string& url : urls) {
-    auto target = ClientUrlToTarget(url);
-    if (!target.ok()) {
-      last = target.status();
-      continue;
-    }
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
-    internal::ForwardResponse response;
-    grpc::Status s = call(StubFor(*target), &ctx, request, &response);
-    if (s.ok()) return response;
-    last = Status::Unavailable("forwarding to the leader at " + url + ": " + s.error_message());
-  }
-  return last;
+  return CallLeader<etcdserverpb::Cluster::Stub, etcdserverpb::MemberUpdateResponse>(
+      urls, deadline, &Forwarder::ClusterStubFor, /*leader_errors_are_answers=*/true,
+      [&](auto* stub, auto* ctx, auto* resp) { return stub->MemberUpdate(ctx, request, resp); });
 }
 
 namespace {
@@ -274,20 +253,12 @@ void Forwarder::LeaseKeepAliveAsync(const std::vector<std::string>& urls,
       std::move(done));
 }
 
-Result<internal::ForwardResponse> Forwarder::LeaseKeepAlive(
-    const std::vector<std::string>& urls, const etcdserverpb::LeaseKeepAliveRequest& request,
-    Deadline deadline) {
-  return Send(urls, request, deadline, [](auto* stub, auto* ctx, const auto& req, auto* resp) {
-    return stub->LeaseKeepAlive(ctx, req, resp);
-  });
-}
-
 Result<internal::ForwardResponse> Forwarder::LeaseTimeToLive(
     const std::vector<std::string>& urls, const etcdserverpb::LeaseTimeToLiveRequest& request,
     Deadline deadline) {
-  return Send(urls, request, deadline, [](auto* stub, auto* ctx, const auto& req, auto* resp) {
-    return stub->LeaseTimeToLive(ctx, req, resp);
-  });
+  return CallLeader<internal::Forward::Stub, internal::ForwardResponse>(
+      urls, deadline, &Forwarder::StubFor, /*leader_errors_are_answers=*/false,
+      [&](auto* stub, auto* ctx, auto* resp) { return stub->LeaseTimeToLive(ctx, request, resp); });
 }
 
 }  // namespace ballot::server

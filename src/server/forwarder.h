@@ -31,9 +31,6 @@ class Forwarder {
   // idle follower adds no delay and a busy one makes one call per many proposals.
   void ProposeAsync(const std::vector<std::string>& urls, const internal::InternalRequest& request,
                     Deadline deadline, std::function<void(Result<internal::ForwardResponse>)> done);
-  Result<internal::ForwardResponse> LeaseKeepAlive(
-      const std::vector<std::string>& urls, const etcdserverpb::LeaseKeepAliveRequest& request,
-      Deadline deadline);
   void LeaseKeepAliveAsync(const std::vector<std::string>& urls,
                            const etcdserverpb::LeaseKeepAliveRequest& request, Deadline deadline,
                            std::function<void(Result<internal::ForwardResponse>)> done);
@@ -86,12 +83,10 @@ class Forwarder {
   std::vector<std::string> queued_urls_;  // Guarded by batch_mu_: the latest leader's URLs.
 
   etcdserverpb::Cluster::Stub* ClusterStubFor(const std::string& target);
-  template <typename Request, typename Response, typename Call>
-  Result<Response> SendCluster(const std::vector<std::string>& urls, const Request& request,
-                               Deadline deadline, Call call);
-  template <typename Request, typename Call>
-  Result<internal::ForwardResponse> Send(const std::vector<std::string>& urls,
-                                         const Request& request, Deadline deadline, Call call);
+  template <typename Stub, typename Response, typename Call>
+  Result<Response> CallLeader(const std::vector<std::string>& urls, Deadline deadline,
+                              Stub* (Forwarder::*stub_for)(const std::string&),
+                              bool leader_errors_are_answers, Call call);
 
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<internal::Forward::Stub>> stubs_;  // Guarded by mu_.
