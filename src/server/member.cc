@@ -159,6 +159,7 @@ Status Member::Init(PeerSender* peers) {
 
   mvcc::StoreOptions store_options;
   store_options.dir = options_.store_dir;
+  store_options.env = options_.store_env;
   store_options.max_txn_ops = options_.max_txn_ops;
   store_options.lease_exists = [this](mvcc::LeaseId id) { return lessor_->Exists(id); };
   ASSIGN_OR_RETURN(store_, mvcc::Store::Open(std::move(store_options)));

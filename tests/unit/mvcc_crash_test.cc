@@ -1,13 +1,13 @@
 // Crash and exactly-once tests of the mvcc store. RocksDB runs on the disk through a file system
-// that remembers how much of every file was synced; a "crash" freezes it (later writes, syncs,
-// renames and removals are dropped), closes the store, and cuts every file back to its synced
-// length, as a power failure would. The store is reopened, the log is replayed from the persisted
-// applied index, and the result must equal a store that never crashed: same revision (an entry
-// applied twice would move it), same HashKV, same key space and meta. The applied index found
-// must be at least the last MakeDurable() answer (what the member may compact its log to).
+// (CrashFs, crash_fs.h) that remembers how much of every file was synced; a "crash" freezes it
+// (later writes, syncs, renames and removals are dropped), closes the store, and cuts every file
+// back to its synced length, as a power failure would. The store is reopened, the log is replayed
+// from the persisted applied index, and the result must equal a store that never crashed: same
+// revision (an entry applied twice would move it), same HashKV, same key space and meta. The
+// applied index found must be at least the last MakeDurable() answer (what the member may compact
+// its log to).
 #include <gtest/gtest.h>
 #include <rocksdb/env.h>
-#include <rocksdb/file_system.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,168 +15,13 @@
 #include <mutex>
 #include <random>
 
+#include "crash_fs.h"
 #include "mvcc/store.h"
 
 namespace ballot::mvcc {
 namespace {
 
-using rocksdb::FileOptions;
-using rocksdb::FSWritableFile;
-using rocksdb::IODebugContext;
-using rocksdb::IOOptions;
-using rocksdb::IOStatus;
-using rocksdb::Slice;
-
-class CrashFs;
-
-// A writable file that reports its appends and syncs to its file system.
-class TrackedFile : public rocksdb::FSWritableFileOwnerWrapper {
- public:
-  TrackedFile(std::unique_ptr<FSWritableFile> target, CrashFs* fs, std::string name)
-      : FSWritableFileOwnerWrapper(std::move(target)), fs_(fs), name_(std::move(name)) {}
-  IOStatus Append(const Slice& data, const IOOptions& o, IODebugContext* dbg) override;
-  IOStatus Append(const Slice& data, const IOOptions& o, const rocksdb::DataVerificationInfo& info,
-                  IODebugContext* dbg) override;
-  IOStatus Truncate(uint64_t size, const IOOptions& o, IODebugContext* dbg) override;
-  IOStatus Sync(const IOOptions& o, IODebugContext* dbg) override;
-  IOStatus Fsync(const IOOptions& o, IODebugContext* dbg) override;
-
- private:
-  CrashFs* fs_;
-  std::string name_;
-};
-
-class CrashFs : public rocksdb::FileSystemWrapper {
- public:
-  CrashFs() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
-  const char* Name() const override { return "CrashFs"; }
-
-  IOStatus NewWritableFile(const std::string& f, const FileOptions& o,
-                           std::unique_ptr<FSWritableFile>* r, IODebugContext* dbg) override {
-    std::lock_guard lock(mu_);
-    if (crashed_) return IOStatus::IOError("crashed");
-    IOStatus s = target()->NewWritableFile(f, o, r, dbg);
-    if (s.ok()) {
-      files_[f] = {0, 0};
-      *r = std::make_unique<TrackedFile>(std::move(*r), this, f);
-    }
-    return s;
-  }
-  IOStatus ReopenWritableFile(const std::string& f, const FileOptions& o,
-                              std::unique_ptr<FSWritableFile>* r, IODebugContext* dbg) override {
-    std::lock_guard lock(mu_);
-    if (crashed_) return IOStatus::IOError("crashed");
-    IOStatus s = target()->ReopenWritableFile(f, o, r, dbg);
-    if (s.ok()) {
-      uint64_t size = std::filesystem::file_size(f);
-      if (!files_.count(f)) files_[f] = {size, size};
-      *r = std::make_unique<TrackedFile>(std::move(*r), this, f);
-    }
-    return s;
-  }
-  IOStatus RenameFile(const std::string& from, const std::string& to, const IOOptions& o,
-                      IODebugContext* dbg) override {
-    std::lock_guard lock(mu_);
-    if (crashed_) return IOStatus::OK();  // never happened
-    IOStatus s = target()->RenameFile(from, to, o, dbg);
-    if (s.ok() && files_.count(from)) {
-      files_[to] = files_[from];
-      files_.erase(from);
-    }
-    return s;
-  }
-  IOStatus DeleteFile(const std::string& f, const IOOptions& o, IODebugContext* dbg) override {
-    std::lock_guard lock(mu_);
-    if (crashed_) return IOStatus::OK();  // never happened
-    files_.erase(f);
-    return target()->DeleteFile(f, o, dbg);
-  }
-
-  void Appended(const std::string& f, uint64_t n) {
-    std::lock_guard lock(mu_);
-    if (!crashed_) files_[f].size += n;
-  }
-  void Truncated(const std::string& f, uint64_t size) {
-    std::lock_guard lock(mu_);
-    if (crashed_) return;
-    files_[f].size = size;
-    files_[f].synced = std::min(files_[f].synced, size);
-  }
-  void Synced(const std::string& f) {
-    std::lock_guard lock(mu_);
-    if (!crashed_) files_[f].synced = files_[f].size;
-  }
-  bool crashed() {
-    std::lock_guard lock(mu_);
-    return crashed_;
-  }
-
-  // The power goes out: nothing that happens from now on reaches the disk.
-  void Crash() {
-    std::lock_guard lock(mu_);
-    crashed_ = true;
-  }
-  // After the store is closed: every file back to what was synced. Returns the bytes lost.
-  uint64_t DropUnsynced() {
-    std::lock_guard lock(mu_);
-    uint64_t lost = 0;
-    for (auto& [name, file] : files_) {
-      std::error_code ec;
-      uint64_t on_disk = std::filesystem::file_size(name, ec);
-      if (ec) continue;
-      if (on_disk > file.synced) {
-        lost += on_disk - file.synced;
-        std::filesystem::resize_file(name, file.synced, ec);
-      }
-      file.size = file.synced;
-    }
-    crashed_ = false;
-    return lost;
-  }
-
- private:
-  struct FileState {
-    uint64_t size = 0;
-    uint64_t synced = 0;
-  };
-  std::mutex mu_;
-  bool crashed_ = false;
-  std::map<std::string, FileState> files_;
-};
-
-IOStatus TrackedFile::Append(const Slice& data, const IOOptions& o, IODebugContext* dbg) {
-  if (fs_->crashed()) return IOStatus::OK();
-  IOStatus s = FSWritableFileOwnerWrapper::Append(data, o, dbg);
-  if (s.ok()) fs_->Appended(name_, data.size());
-  return s;
-}
-IOStatus TrackedFile::Append(const Slice& data, const IOOptions& o,
-                             const rocksdb::DataVerificationInfo& info, IODebugContext* dbg) {
-  if (fs_->crashed()) return IOStatus::OK();
-  IOStatus s = FSWritableFileOwnerWrapper::Append(data, o, info, dbg);
-  if (s.ok()) fs_->Appended(name_, data.size());
-  return s;
-}
-IOStatus TrackedFile::Truncate(uint64_t size, const IOOptions& o, IODebugContext* dbg) {
-  if (fs_->crashed()) return IOStatus::OK();
-  IOStatus s = FSWritableFileOwnerWrapper::Truncate(size, o, dbg);
-  if (s.ok()) fs_->Truncated(name_, size);
-  return s;
-}
-IOStatus TrackedFile::Sync(const IOOptions& o, IODebugContext* dbg) {
-  if (fs_->crashed()) return IOStatus::OK();
-  IOStatus s = FSWritableFileOwnerWrapper::Sync(o, dbg);
-  if (s.ok()) fs_->Synced(name_);
-  return s;
-}
-IOStatus TrackedFile::Fsync(const IOOptions& o, IODebugContext* dbg) {
-  if (fs_->crashed()) return IOStatus::OK();
-  IOStatus s = FSWritableFileOwnerWrapper::Fsync(o, dbg);
-  if (s.ok()) fs_->Synced(name_);
-  return s;
-}
-
-// ---------------------------------------------------------------------------------------------
+using testfs::CrashFs;
 
 struct Entry {
   int kind;  // 0 put, 1 delete range, 2 txn, 3 meta only, 4 skip
