@@ -1405,7 +1405,13 @@ void Member::Housekeeping() {
       if (stopping_) return;
     }
     const NodeStatus st = node_->status();
-    if (!st.fatal.ok()) continue;
+    if (!st.fatal.ok()) {
+      // The node stopped on an error: nothing more will be applied, so every asynchronous request
+      // still waiting for its entry is answered now rather than only at Stop (a client of a member
+      // that is not exited on on_fatal would otherwise hang).
+      wait_.Expire(Clock::time_point::max(), ErrStopped());
+      continue;
+    }
     const int64_t now_ms = NowMs();
     const bool leader = st.soft.role == consensus::Role::kLeader;
     if (leader && !lessor_->primary()) {
