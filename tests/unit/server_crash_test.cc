@@ -1104,5 +1104,75 @@ TEST(ServerCrash, FollowerAtTheStoreSwitch) {
   }
 }
 
+// ---- Three members: the leader crashes ----
+
+// Acknowledged means committed on a quorum: the writes the leader acknowledged survive on the
+// other two whatever the leader lost, and the rebooted leader (now a follower) must come back to
+// the same store, not apply its replayed or replaced entries twice.
+void CrashLeaderOfThree(Step step, int nth_min, int nth_max, uint64_t seed) {
+  std::mt19937_64 rng(seed * 1000 + static_cast<uint64_t>(step));
+  const int nth = nth_min + static_cast<int>(rng() % (nth_max - nth_min + 1));
+  const auto mode = ModeFor(seed);
+  SCOPED_TRACE(fmt::format(
+      "seed {}: leader's power cut at {} #{}, {}", seed, StepName(step), nth,
+      mode == FaultInjectionEnv::CrashMode::kTearLastWrite ? "torn write" : "unsynced lost"));
+  TempDir dir;
+  Workload w(seed);
+  Cluster3 c(dir.path(), seed);
+  StopFirst stop_first([&] {
+    for (auto& [id, m] : c.members_) {
+      if (m) m->Stop();
+    }
+    w.JoinLeases();
+  });
+  if (::testing::Test::HasFatalFailure()) return;
+  Member* leader = c.Leader();
+  ASSERT_NE(leader, nullptr);
+  const NodeId l = leader->id();
+  Machine& lm = *c.machines_[l];
+  lm.Arm(step, nth);
+  w.Run([&] { return leader; }, [&] { return lm.off(); }, kOpsMax);
+  ASSERT_TRUE(lm.off()) << "the leader never reached the crash point";
+  WaitSettled(w, c.fatal_[l]);
+  leader->Stop();
+  w.JoinLeases();
+  ASSERT_TRUE(w.WaitIdle(0)) << "a request was never answered";
+  c.Kill(l);
+  lm.Reboot(mode);
+  c.fatal_[l].Clear();
+  c.Start(l);
+  if (::testing::Test::HasFatalFailure()) return;
+
+  leader = c.Leader();
+  ASSERT_NE(leader, nullptr);
+  int64_t current = 0;
+  CheckRecovered(leader, w.ops(), /*check_leases=*/true, &current);
+  Member* rebooted = c.members_[l].get();
+  ASSERT_TRUE(c.WaitRevision(rebooted, current)) << "the rebooted leader did not catch up";
+  if (rebooted != leader) {
+    int64_t rebooted_current = 0;
+    CheckRecovered(rebooted, w.ops(), /*check_leases=*/false, &rebooted_current);
+    EXPECT_EQ(rebooted_current, current);
+  }
+  const uint32_t hash = HashAt(leader, current);
+  for (auto& [id, m] : c.members_) {
+    ASSERT_TRUE(c.WaitRevision(m.get(), current));
+    EXPECT_EQ(HashAt(m.get(), current), hash) << "member " << id << " differs from the leader";
+  }
+  CheckWritable(leader, current);
+  EXPECT_TRUE(c.WaitRevision(rebooted, current + 1));
+  for (auto& [id, fatal] : c.fatal_) EXPECT_EQ(fatal.message(), "") << "member " << id;
+}
+
+TEST(ServerCrash, LeaderOfThreeDuringWalAppend) {
+  CrashLeaderOfThree(Step::kWalWrite, 5, 40, 1);
+  if (HasFatalFailure()) return;
+  CrashLeaderOfThree(Step::kWalWrite, 5, 40, 2);
+}
+
+TEST(ServerCrash, LeaderOfThreeAfterWalSync) { CrashLeaderOfThree(Step::kWalSync, 5, 40, 3); }
+
+TEST(ServerCrash, LeaderOfThreeWhileApplying) { CrashLeaderOfThree(Step::kStoreAppend, 5, 40, 4); }
+
 }  // namespace
 }  // namespace ballot::server
