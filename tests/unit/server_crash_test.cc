@@ -411,12 +411,6 @@ class Workload {
     std::lock_guard lock(mu_);
     return {ops_.begin(), ops_.end()};
   }
-  int acked() {
-    std::lock_guard lock(mu_);
-    int n = 0;
-    for (const Op& op : ops_) n += op.acked ? 1 : 0;
-    return n;
-  }
 
  private:
   static constexpr int kWindowMax = 8;
@@ -588,6 +582,7 @@ std::vector<Op> CheckRecovered(Member* m, const std::vector<Op>& ops, bool check
   int acked = 0;
   for (const Op& op : ops) {
     EXPECT_EQ(op.problem, "") << op.key;
+    EXPECT_TRUE(op.answered) << op.key << " never answered";
     if (!op.acked) continue;
     ++acked;
     switch (op.kind) {
@@ -849,6 +844,8 @@ void CrashOneMember(const CrashPoint& p, uint64_t seed) {
   m->reset();
   ASSERT_TRUE(w.WaitIdle(0)) << "a request was never answered";
   machine.Reboot(mode);
+  std::printf("  the store lost %llu unsynced bytes\n",
+              static_cast<unsigned long long>(machine.lost_store_bytes()));
   fatal.Clear();
 
   m = open();
@@ -926,6 +923,7 @@ TEST(ServerCrash, FailedWalSyncStopsTheMemberAndLosesNoAcknowledgedWrite) {
             return failed.load();
           },
           kOpsMax);
+    ASSERT_TRUE(machine.fired()) << "the sync error was never switched on";
     ASSERT_TRUE(fatal.Wait(3000)) << "a failed fdatasync did not stop the member";
     // Every request in flight gets an answer without waiting for Stop.
     EXPECT_TRUE(w.WaitIdle(1000)) << "requests still unanswered after the member stopped";
