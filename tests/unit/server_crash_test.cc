@@ -207,8 +207,11 @@ class Machine {
    public:
     explicit PowerEnv(Machine* m) : m_(m) {}
     Result<std::unique_ptr<wal::File>> Open(const std::string& path, bool create) override {
+      // A creation is durable at once in the FaultInjectionEnv: none may follow a cut.
+      std::shared_lock lock(m_->power_mu_);
       if (create && m_->off()) return wal::IoError("create", path, EIO);
       ASSIGN_OR_RETURN(auto file, m_->fie_.Open(path, create));
+      lock.unlock();
       const bool wal = path.starts_with(m_->wal_dir() + "/");
       return std::unique_ptr<wal::File>(std::make_unique<PowerFile>(std::move(file), m_, wal));
     }
