@@ -374,19 +374,18 @@ Status Store::SwapTo(const std::string& db_dir_name) {
   }
   std::string dir = options_.dir;
   rocksdb::Env* env = internal::StoreEnv(options_);
-  db_.reset();
-  // The commit point: from here on, Open finds the new database.
-  Status swapped = internal::WriteFileAtomically(env, dir, "CURRENT_DB", db_dir_name);
-  if (!swapped.ok()) {
-    // The old database is still the live one: reopen it and report.
-    ASSIGN_OR_RETURN(db_, internal::OpenDb(options_, dir + "/" + db_name_));
-    return swapped;
-  }
+  // The new database is opened while the old one is still live, so that a failure on either side
+  // of the commit point (a full or dead disk) leaves the store with a database: closing the old one
+  // first and failing to reopen one left db_ null, and the next reader crashed the process.
+  ASSIGN_OR_RETURN(std::unique_ptr<Db> next, internal::OpenDb(options_, dir + "/" + db_dir_name));
+  // The commit point: from here on, Open finds the new database. On failure the old database is
+  // still the live one (`next` is closed; Open removes its directory as debris).
+  RETURN_IF_ERROR(internal::WriteFileAtomically(env, dir, "CURRENT_DB", db_dir_name));
   std::string old_name = db_name_;
   db_name_ = db_dir_name;
+  db_ = std::move(next);  // Closes the old database.
   // Debris only: a failure to remove it is retried by the next Open.
   (void)internal::RemoveTree(env, dir + "/" + old_name);
-  ASSIGN_OR_RETURN(db_, internal::OpenDb(options_, dir + "/" + db_dir_name));
   RETURN_IF_ERROR(LoadState());
   durable_index_.store(state_->applied.index);
   return Status::Ok();

@@ -159,6 +159,7 @@ Status Member::Init(PeerSender* peers) {
 
   mvcc::StoreOptions store_options;
   store_options.dir = options_.store_dir;
+  store_options.env = options_.store_env;
   store_options.max_txn_ops = options_.max_txn_ops;
   store_options.lease_exists = [this](mvcc::LeaseId id) { return lessor_->Exists(id); };
   ASSIGN_OR_RETURN(store_, mvcc::Store::Open(std::move(store_options)));
@@ -1407,7 +1408,13 @@ void Member::Housekeeping() {
       if (stopping_) return;
     }
     const NodeStatus st = node_->status();
-    if (!st.fatal.ok()) continue;
+    if (!st.fatal.ok()) {
+      // The node stopped on an error: nothing more will be applied, so every asynchronous request
+      // still waiting for its entry is answered now rather than only at Stop (a client of a member
+      // that is not exited on on_fatal would otherwise hang).
+      wait_.Expire(Clock::time_point::max(), ErrStopped());
+      continue;
+    }
     const int64_t now_ms = NowMs();
     const bool leader = st.soft.role == consensus::Role::kLeader;
     if (leader && !lessor_->primary()) {

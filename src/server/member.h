@@ -51,6 +51,9 @@ struct MemberInfo {
 struct MemberOptions {
   NodeOptions node;  // id, cluster id, name, engine, WAL and snapshot dirs, ticks, snapshot count.
   std::string store_dir;
+  // RocksDB's Env for the store (borrowed; must outlive the member). Null: the real file system.
+  // Crash tests pass one that loses unsynced writes.
+  rocksdb::Env* store_env = nullptr;
   std::vector<std::string> client_urls;  // Published to the cluster once a leader is known.
   std::vector<std::string> peer_urls;
   // The members of a new cluster (etcd's --initial-cluster); their voters are node.initial_voters.

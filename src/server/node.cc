@@ -42,12 +42,13 @@ Node::Node(NodeOptions options, StateMachine* sm, PeerSender* peers)
     : options_(std::move(options)),
       sm_(sm),
       peers_(peers),
+      env_(options_.env != nullptr ? options_.env : wal::Env::Default()),
       apply_queue_(options_.apply_queue_max) {}
 
 Node::~Node() { Stop(); }
 
 Status Node::Init() {
-  wal::Env* env = wal::Env::Default();
+  wal::Env* env = env_;
   wal::Identity identity;
   identity.cluster_id = options_.cluster_id;
   identity.member_id = options_.id;
@@ -436,8 +437,8 @@ Status Node::HandleReady() {
   if (!rd.messages.empty()) peers_->Send(std::move(rd.messages));
   // 2. Snapshot, entries, hard state, durable in that order.
   if (rd.snapshot) {
-    RETURN_IF_ERROR(WriteSnapshotFile(wal::Env::Default(), options_.snap_dir,
-                                      rd.snapshot->meta.index, rd.snapshot->data));
+    RETURN_IF_ERROR(
+        WriteSnapshotFile(env_, options_.snap_dir, rd.snapshot->meta.index, rd.snapshot->data));
     RETURN_IF_ERROR(storage_->SaveSnapshot(*rd.snapshot));
   }
   if (!rd.entries.empty() || rd.hard_state) {
@@ -449,8 +450,7 @@ Status Node::HandleReady() {
     RETURN_IF_ERROR(storage_->wal()->Sync());
   }
   if (rd.snapshot) {
-    RETURN_IF_ERROR(
-        RemoveSnapshotFilesBefore(wal::Env::Default(), options_.snap_dir, rd.snapshot->meta.index));
+    RETURN_IF_ERROR(RemoveSnapshotFilesBefore(env_, options_.snap_dir, rd.snapshot->meta.index));
   }
   // 3. Votes and acknowledgements promise durability: only now.
   if (!rd.messages_after_persist.empty()) peers_->Send(std::move(rd.messages_after_persist));
@@ -476,7 +476,7 @@ Status Node::SaveLocalSnapshot(MadeSnapshot made) {
   if (made.index <= current) return Status::Ok();  // A received snapshot overtook it.
   auto term = storage_->TermAt(made.index);
   if (!term.ok()) return Status::Ok();  // Compacted or replaced meanwhile; the next one will do.
-  wal::Env* env = wal::Env::Default();
+  wal::Env* env = env_;
   RETURN_IF_ERROR(WriteSnapshotFile(env, options_.snap_dir, made.index, made.data));
   consensus::Snapshot snap;
   snap.meta.index = made.index;

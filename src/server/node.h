@@ -76,6 +76,9 @@ struct NodeOptions {
   consensus::EngineKind engine = consensus::EngineKind::kRaft;
   std::string wal_dir;
   std::string snap_dir;
+  // The file system of the WAL and the snapshot files (borrowed; must outlive the node). Null:
+  // the real one (wal::Env::Default()). Crash tests pass a wal::FaultInjectionEnv.
+  wal::Env* env = nullptr;
   // The voters of a new cluster (ignored when the WAL holds a snapshot: membership then comes
   // from it and the log). Empty for a member joining an existing cluster.
   std::set<consensus::NodeId> initial_voters;
@@ -202,6 +205,7 @@ class Node {
   StateMachine* const sm_;
   PeerSender* const peers_;
 
+  wal::Env* const env_;  // options_.env, or the real file system.
   // Owned by the engine thread after Init.
   std::unique_ptr<wal::WalStorage> storage_;
   std::unique_ptr<consensus::Engine> engine_;
