@@ -357,11 +357,12 @@ rocksdb::Options DbOptions(const StoreOptions& options) {
 
 std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(const rocksdb::Options& options) {
   rocksdb::ColumnFamilyOptions cf(options);
-  // One block cache for every family (RocksDB's default is 8 MiB per family): a put reads its
-  // key's newest record, and a cache miss costs a pread and a snappy decompression.
-  static const std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  // One block cache for every family of this database (RocksDB's default is 8 MiB per family): a
+  // put reads its key's newest record, and a cache miss costs a pread and a snappy decompression.
+  // Not shared between databases: RocksDB keeps per-cache statistics that point at the clock of
+  // the database that created them, which a test Env may take with it when its database closes.
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = cache;
+  table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return {{rocksdb::kDefaultColumnFamilyName, cf}, {"kv", cf}, {"rev", cf}, {"meta", cf}};
 }
