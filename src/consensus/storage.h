@@ -32,6 +32,9 @@ class Storage {
   virtual Index LastIndex() const = 0;
   // The latest snapshot (empty meta when none).
   virtual const Snapshot& GetSnapshot() const = 0;
+  // Its metadata alone. Engines use this wherever they do not send the data: a storage may read
+  // the data only when asked for it (WalStorage keeps it in a file).
+  virtual const SnapshotMeta& GetSnapshotMeta() const { return GetSnapshot().meta; }
 };
 
 }  // namespace ballot::consensus

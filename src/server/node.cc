@@ -68,16 +68,19 @@ Status Node::Init() {
   storage_ = std::make_unique<wal::WalStorage>(std::move(wal));
   RETURN_IF_ERROR(env->CreateDir(options_.snap_dir));
 
-  const consensus::SnapshotMeta snap = storage_->GetSnapshot().meta;
-  if (snap.index > 0) {
-    ASSIGN_OR_RETURN(std::string data, ReadSnapshotFile(env, options_.snap_dir, snap.index));
+  const consensus::SnapshotMeta snap = storage_->GetSnapshotMeta();
+  if (snap.index > 0 && sm_->applied_index() < snap.index) {
     // A snapshot received from the leader may be durable in the WAL but not yet installed.
-    if (sm_->applied_index() < snap.index) {
-      BLOG_INFO("member {}: restoring the state machine from snapshot {}", options_.name,
-                snap.index);
-      RETURN_IF_ERROR(sm_->Restore(data, snap.index));
-    }
+    ASSIGN_OR_RETURN(std::string data, ReadSnapshotFile(env, options_.snap_dir, snap.index));
+    BLOG_INFO("member {}: restoring the state machine from snapshot {}", options_.name, snap.index);
+    RETURN_IF_ERROR(sm_->Restore(data, snap.index));
     storage_->SetSnapshotData(std::move(data));
+  } else if (snap.index > 0) {
+    // The state machine has it already: the data is read only if a member needs it sent.
+    ASSIGN_OR_RETURN(uint64_t bytes,
+                     env->FileSize(options_.snap_dir + "/" + SnapshotFileName(snap.index)));
+    (void)bytes;  // Present; its checksum is verified when it is read.
+    LoadSnapshotLazily();
   } else {
     ConfState conf;
     conf.voters = options_.initial_voters;
@@ -439,7 +442,10 @@ Status Node::HandleReady() {
   if (rd.snapshot) {
     RETURN_IF_ERROR(
         WriteSnapshotFile(env_, options_.snap_dir, rd.snapshot->meta.index, rd.snapshot->data));
-    RETURN_IF_ERROR(storage_->SaveSnapshot(*rd.snapshot));
+    consensus::Snapshot marker;  // The data stays in the file (and goes to the apply thread).
+    marker.meta = rd.snapshot->meta;
+    RETURN_IF_ERROR(storage_->SaveSnapshot(std::move(marker)));
+    LoadSnapshotLazily();
   }
   if (!rd.entries.empty() || rd.hard_state) {
     // A commit index alone is written without a sync (etcd's MustSync): half the fsyncs of a
@@ -471,8 +477,16 @@ Status Node::HandleReady() {
   return Status::Ok();
 }
 
+void Node::LoadSnapshotLazily() {
+  storage_->SetSnapshotLoader([this](Index index) -> Result<std::string> {
+    Result<std::string> data = ReadSnapshotFile(env_, options_.snap_dir, index);
+    if (!data.ok()) Fail(data.status());  // A member behind compaction cannot be caught up.
+    return data;
+  });
+}
+
 Status Node::SaveLocalSnapshot(MadeSnapshot made) {
-  const Index current = storage_->GetSnapshot().meta.index;
+  const Index current = storage_->GetSnapshotMeta().index;
   if (made.index <= current) return Status::Ok();  // A received snapshot overtook it.
   auto term = storage_->TermAt(made.index);
   if (!term.ok()) return Status::Ok();  // Compacted or replaced meanwhile; the next one will do.
@@ -482,8 +496,8 @@ Status Node::SaveLocalSnapshot(MadeSnapshot made) {
   snap.meta.index = made.index;
   snap.meta.term = *term;
   snap.meta.conf = std::move(made.conf);
-  snap.data = std::move(made.data);
   RETURN_IF_ERROR(storage_->SaveSnapshot(std::move(snap)));
+  LoadSnapshotLazily();  // The file has it; memory need not (it may be hundreds of MiB).
   // Compact syncs first, so the marker that allows dropping these segments is durable.
   RETURN_IF_ERROR(storage_->wal()->Compact(made.index));
   RETURN_IF_ERROR(RemoveSnapshotFilesBefore(env, options_.snap_dir, made.index));

@@ -191,6 +191,8 @@ class Node {
   void EngineLoop();
   void HandleRequests(std::vector<Request> requests);
   Status HandleReady();
+  // From now on the snapshot's data is read from its file when the engine needs it.
+  void LoadSnapshotLazily();
   Status SaveLocalSnapshot(MadeSnapshot made);
   void ExpireReads(Clock::time_point now);
   void PublishStatus();

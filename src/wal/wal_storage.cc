@@ -21,9 +21,20 @@ Result<std::vector<Entry>> WalStorage::Entries(Index lo, Index hi, uint64_t max_
 
 Result<Term> WalStorage::TermAt(Index index) const { return wal_->TermAt(index); }
 
+const consensus::Snapshot& WalStorage::GetSnapshot() const {
+  if (loader_) {
+    SnapshotLoader load = std::move(loader_);
+    loader_ = nullptr;
+    Result<std::string> data = load(snapshot_.meta.index);
+    if (data.ok()) snapshot_.data = std::move(data).value();
+  }
+  return snapshot_;
+}
+
 Status WalStorage::SaveSnapshot(consensus::Snapshot snapshot) {
   RETURN_IF_ERROR(wal_->SaveSnapshot(snapshot.meta));
   snapshot_ = std::move(snapshot);
+  loader_ = nullptr;
   return Status::Ok();
 }
 

@@ -8,6 +8,7 @@
 // loop), like MemoryStorage; the Wal underneath may also be synced from other threads.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,7 +29,9 @@ class WalStorage final : public consensus::Storage {
   Result<consensus::Term> TermAt(consensus::Index index) const override;
   consensus::Index FirstIndex() const override { return wal_->first_index(); }
   consensus::Index LastIndex() const override { return wal_->last_index(); }
-  const consensus::Snapshot& GetSnapshot() const override { return snapshot_; }
+  // Reads the data through the loader first if it is not in memory (see SetSnapshotLoader).
+  const consensus::Snapshot& GetSnapshot() const override;
+  const consensus::SnapshotMeta& GetSnapshotMeta() const override { return snapshot_.meta; }
 
   // Writers, called by the host in the order of docs/engine-contract.md: snapshot, entries and
   // hard state, then Sync (or sync = true) before acknowledging.
@@ -38,7 +41,21 @@ class WalStorage final : public consensus::Storage {
     return wal_->Save(hs, entries, sync);
   }
   // The data of the snapshot the WAL's marker names, loaded by the host after a restart.
-  void SetSnapshotData(std::string data) { snapshot_.data = std::move(data); }
+  void SetSnapshotData(std::string data) {
+    snapshot_.data = std::move(data);
+    loader_ = nullptr;
+  }
+  // Instead: how to read that data (from the host's snapshot file) when GetSnapshot() first needs
+  // it, i.e. when a member behind compaction must be sent it. Until then it takes no memory: at
+  // 1,000,000 keys a snapshot is ~265 MB, read in ~3 s. A loader that fails leaves the data empty;
+  // the host must treat that as fatal (the loader is the place to say so). The loader is called
+  // from whichever thread calls GetSnapshot() (the engine's).
+  using SnapshotLoader = std::function<Result<std::string>(consensus::Index)>;
+  void SetSnapshotLoader(SnapshotLoader load) {
+    snapshot_.data.clear();
+    snapshot_.data.shrink_to_fit();
+    loader_ = std::move(load);
+  }
   // The membership used when there is no snapshot (a bootstrapping cluster).
   void SetInitialConfState(const consensus::ConfState& conf) { initial_conf_ = conf; }
 
@@ -46,7 +63,8 @@ class WalStorage final : public consensus::Storage {
 
  private:
   std::unique_ptr<Wal> wal_;
-  consensus::Snapshot snapshot_;
+  mutable consensus::Snapshot snapshot_;  // data filled lazily by loader_ (GetSnapshot is const).
+  mutable SnapshotLoader loader_;
   consensus::ConfState initial_conf_;
 };
 

@@ -110,5 +110,42 @@ TEST(WalStorage, BootstrapMembershipComesFromTheHostUntilASnapshot) {
   EXPECT_EQ(storage->InitialConfState(), snap.meta.conf);
 }
 
+// After a restart the host gives a loader instead of the data: it runs once, only when the data
+// is asked for; the metadata never needs it; a failed load leaves the data empty.
+TEST(WalStorage, SnapshotDataIsLoadedOnlyWhenAskedFor) {
+  FaultInjectionEnv env;
+  auto storage = OpenStorage(&env);
+  ASSERT_TRUE(storage->Save(nullptr, {Entry{1, 1, EntryType::kNormal, "a"}}, true).ok());
+  Snapshot snap;
+  snap.meta = {1, 1, ConfState{{1}, {}}};
+  snap.data = "image";
+  ASSERT_TRUE(storage->SaveSnapshot(snap).ok());
+  int loads = 0;
+  storage->SetSnapshotLoader([&](Index index) -> Result<std::string> {
+    ++loads;
+    EXPECT_EQ(index, 1u);
+    return std::string("from file");
+  });
+  EXPECT_EQ(storage->GetSnapshotMeta(), snap.meta);
+  EXPECT_EQ(storage->InitialConfState(), snap.meta.conf);
+  EXPECT_EQ(loads, 0);
+  EXPECT_EQ(storage->GetSnapshot().data, "from file");
+  EXPECT_EQ(storage->GetSnapshot().data, "from file");
+  EXPECT_EQ(loads, 1);
+
+  storage->SetSnapshotLoader([&](Index) -> Result<std::string> {
+    ++loads;
+    return Status::DataLoss("checksum mismatch");
+  });
+  EXPECT_TRUE(storage->GetSnapshot().data.empty());
+  EXPECT_EQ(storage->GetSnapshot().meta, snap.meta);
+  EXPECT_EQ(loads, 2);  // Not retried.
+  snap.meta.index = 1;
+  snap.data = "new";
+  ASSERT_TRUE(storage->SaveSnapshot(snap).ok());  // A saved snapshot with data replaces the loader.
+  EXPECT_EQ(storage->GetSnapshot().data, "new");
+  EXPECT_EQ(loads, 2);
+}
+
 }  // namespace
 }  // namespace ballot::wal

@@ -50,11 +50,11 @@ bool IsPaxosMessage(MessageType type) {
 Index InitialCommit(const Config& config) {
   const Storage& storage = *config.storage;
   const Index commit = std::min(storage.InitialHardState().commit, storage.LastIndex());
-  return std::max({commit, storage.GetSnapshot().meta.index, config.applied});
+  return std::max({commit, storage.GetSnapshotMeta().index, config.applied});
 }
 
 Index InitialApplied(const Config& config) {
-  return std::max(config.applied, config.storage->GetSnapshot().meta.index);
+  return std::max(config.applied, config.storage->GetSnapshotMeta().index);
 }
 
 }  // namespace
@@ -122,12 +122,12 @@ bool MultiPaxos::Buggy(Bug bug) const {
 
 void MultiPaxos::LoadFromStorage() {
   const HardState hs = storage_->InitialHardState();
-  const Snapshot& snapshot = storage_->GetSnapshot();
+  const SnapshotMeta& snapshot = storage_->GetSnapshotMeta();
   conf_ = storage_->InitialConfState();
   membership_known_ = !conf_.voters.empty() || !conf_.learners.empty();
-  if (log_.applied() > snapshot.meta.index) {
+  if (log_.applied() > snapshot.index) {
     Result<std::vector<Entry>> applied =
-        storage_->Entries(snapshot.meta.index + 1, log_.applied() + 1, UINT64_MAX);
+        storage_->Entries(snapshot.index + 1, log_.applied() + 1, UINT64_MAX);
     BALLOT_ASSERT(applied.ok(), "applied entries unavailable: " + applied.status().ToString());
     for (const Entry& e : *applied) ApplyConfEntry(e);
   }

@@ -20,7 +20,7 @@ Index InitialCommit(const Storage& storage) {
   // The commit index may only name entries this member holds; a host that persisted the hard
   // state but not yet the entries of the same Ready must not make us commit what we lack.
   const Index commit = std::min(storage.InitialHardState().commit, storage.LastIndex());
-  return std::max(commit, storage.GetSnapshot().meta.index);
+  return std::max(commit, storage.GetSnapshotMeta().index);
 }
 
 // The host applied entries up to config.applied: they are committed even if the durable hard
@@ -31,7 +31,7 @@ Index InitialCommit(const Config& config) {
 
 // Committed entries are handed out from config.applied + 1: nothing is applied twice.
 Index InitialApplied(const Config& config, Bug bug) {
-  const Index snapshot_index = config.storage->GetSnapshot().meta.index;
+  const Index snapshot_index = config.storage->GetSnapshotMeta().index;
 #ifdef BALLOT_BROKEN_VARIANTS
   if (bug == Bug::kReapplyAfterRestart) return snapshot_index;
 #endif
@@ -76,16 +76,16 @@ bool Raft::Buggy(Bug bug) const {
 
 void Raft::LoadFromStorage() {
   const HardState hs = storage_->InitialHardState();
-  const Snapshot& snapshot = storage_->GetSnapshot();
+  const SnapshotMeta& snapshot = storage_->GetSnapshotMeta();
   conf_ = storage_->InitialConfState();
-  if (snapshot.IsEmpty()) base_conf_ = conf_;
+  if (snapshot.index == 0) base_conf_ = conf_;
   // A snapshot taken while the membership was unknown holds an empty (unknown) one.
   membership_known_ = !conf_.voters.empty() || !conf_.learners.empty();
   // conf_state() is the membership as of the applied index: replay the changes the host already
   // applied after the snapshot.
-  if (log_.applied() > snapshot.meta.index) {
+  if (log_.applied() > snapshot.index) {
     Result<std::vector<Entry>> applied =
-        storage_->Entries(snapshot.meta.index + 1, log_.applied() + 1, UINT64_MAX);
+        storage_->Entries(snapshot.index + 1, log_.applied() + 1, UINT64_MAX);
     BALLOT_ASSERT(applied.ok(), "applied entries unavailable: " + applied.status().ToString());
     for (const Entry& e : *applied) ApplyConfEntry(e);
   }
