@@ -1272,6 +1272,14 @@ Result<std::string> Member::SnapshotStream() {
   return data;
 }
 
+Result<std::function<Result<std::string>()>> Member::SnapshotLater() {
+  (void)store_->MakeDurable();
+  // The writer reads through a RocksDB snapshot and pins the store (an install waits for it).
+  ASSIGN_OR_RETURN(std::unique_ptr<mvcc::SnapshotWriter> writer, store_->NewSnapshotWriter(""));
+  std::shared_ptr<mvcc::SnapshotWriter> shared = std::move(writer);
+  return std::function<Result<std::string>()>([shared]() { return shared->ReadAll(); });
+}
+
 Result<std::string> Member::Snapshot() {
   (void)store_->MakeDurable();
   ASSIGN_OR_RETURN(auto writer, store_->NewSnapshotWriter(""));

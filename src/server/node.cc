@@ -133,6 +133,7 @@ void Node::Stop() {
   apply_queue_.Close();
   if (engine_thread_.joinable()) engine_thread_.join();
   if (apply_thread_.joinable()) apply_thread_.join();
+  if (snapshot_thread_.joinable()) snapshot_thread_.join();
   applied_cv_.notify_all();
   ReleaseApplied(0, /*stopped=*/true);
 }
@@ -440,6 +441,7 @@ Status Node::HandleReady() {
   if (!rd.messages.empty()) peers_->Send(std::move(rd.messages));
   // 2. Snapshot, entries, hard state, durable in that order.
   if (rd.snapshot) {
+    std::lock_guard<std::mutex> files(snap_files_mu_);
     RETURN_IF_ERROR(
         WriteSnapshotFile(env_, options_.snap_dir, rd.snapshot->meta.index, rd.snapshot->data));
     consensus::Snapshot marker;  // The data stays in the file (and goes to the apply thread).
@@ -456,6 +458,7 @@ Status Node::HandleReady() {
     RETURN_IF_ERROR(storage_->wal()->Sync());
   }
   if (rd.snapshot) {
+    std::lock_guard<std::mutex> files(snap_files_mu_);
     RETURN_IF_ERROR(RemoveSnapshotFilesBefore(env_, options_.snap_dir, rd.snapshot->meta.index));
   }
   // 3. Votes and acknowledgements promise durability: only now.
@@ -491,7 +494,6 @@ Status Node::SaveLocalSnapshot(MadeSnapshot made) {
   auto term = storage_->TermAt(made.index);
   if (!term.ok()) return Status::Ok();  // Compacted or replaced meanwhile; the next one will do.
   wal::Env* env = env_;
-  RETURN_IF_ERROR(WriteSnapshotFile(env, options_.snap_dir, made.index, made.data));
   consensus::Snapshot snap;
   snap.meta.index = made.index;
   snap.meta.term = *term;
@@ -500,7 +502,10 @@ Status Node::SaveLocalSnapshot(MadeSnapshot made) {
   LoadSnapshotLazily();  // The file has it; memory need not (it may be hundreds of MiB).
   // Compact syncs first, so the marker that allows dropping these segments is durable.
   RETURN_IF_ERROR(storage_->wal()->Compact(made.index));
-  RETURN_IF_ERROR(RemoveSnapshotFilesBefore(env, options_.snap_dir, made.index));
+  {
+    std::lock_guard<std::mutex> files(snap_files_mu_);
+    RETURN_IF_ERROR(RemoveSnapshotFilesBefore(env, options_.snap_dir, made.index));
+  }
   BLOG_INFO("member {}: saved snapshot at index {} term {}", options_.name, made.index, *term);
   return Status::Ok();
 }
@@ -585,17 +590,46 @@ Status Node::ApplyTaskNow(ApplyTask task) {
   applied_cv_.notify_all();
   ReleaseApplied(sm_->applied_index(), /*stopped=*/false);
 
+  // Building a snapshot reads the whole store (~265 MB at 1,000,000 keys): on the apply thread it
+  // held every write back for seconds, and writing its file held the engine thread's Ready loop.
   const Index now_applied = sm_->applied_index();
-  if (now_applied >= last_snapshot_index_ + options_.snapshot_count) {
-    ASSIGN_OR_RETURN(std::string data, sm_->Snapshot());
+  if (now_applied >= last_snapshot_index_ + options_.snapshot_count && !snapshot_building_) {
+    ASSIGN_OR_RETURN(auto build, sm_->SnapshotLater());
     last_snapshot_index_ = now_applied;
+    if (snapshot_thread_.joinable()) snapshot_thread_.join();  // Finished: the flag is down.
+    snapshot_building_ = true;
+    snapshot_thread_ =
+        std::thread([this, now_applied, conf = applied_conf_, build = std::move(build)]() mutable {
+          BuildSnapshot(now_applied, std::move(conf), std::move(build));
+        });
+  }
+  return Status::Ok();
+}
+
+void Node::BuildSnapshot(Index index, consensus::ConfState conf,
+                         std::function<Result<std::string>()> build) {
+  Result<std::string> data = build();
+  build = nullptr;  // Releases the state machine's view (a Restore may be waiting for it).
+  Status s = data.status();
+  if (s.ok()) {
+    std::lock_guard<std::mutex> files(snap_files_mu_);
+    s = WriteSnapshotFile(env_, options_.snap_dir, index, *data);
+  }
+  if (s.ok()) {
     {
       std::lock_guard<std::mutex> lock(inbox_mu_);
-      made_snapshot_ = MadeSnapshot{now_applied, applied_conf_, std::move(data)};
+      made_snapshot_ = MadeSnapshot{index, std::move(conf)};
     }
     inbox_cv_.notify_one();
   }
-  return Status::Ok();
+  snapshot_building_ = false;
+  if (!s.ok()) Fail(s);
+}
+
+Result<std::function<Result<std::string>()>> StateMachine::SnapshotLater() {
+  ASSIGN_OR_RETURN(std::string data, Snapshot());
+  return std::function<Result<std::string>()>(
+      [data = std::move(data)]() -> Result<std::string> { return data; });
 }
 
 }  // namespace ballot::server

@@ -65,6 +65,11 @@ class StateMachine {
   virtual Status Apply(const std::vector<consensus::Entry>& entries) = 0;
   // A consistent image of everything as of applied_index().
   virtual Result<std::string> Snapshot() = 0;
+  // The same in two steps, so that a large image is built off the apply thread: this call fixes a
+  // consistent view as of applied_index(); the function it returns builds the image from that
+  // view, once, on another thread, while entries go on being applied. Restore may wait for it.
+  // The default builds the image at once.
+  virtual Result<std::function<Result<std::string>()>> SnapshotLater();
   // Replaces everything with `data` (made by Snapshot() on some member at `index`).
   virtual Status Restore(const std::string& data, consensus::Index index) = 0;
 };
@@ -169,10 +174,9 @@ class Node {
     std::optional<consensus::Snapshot> snapshot;
     std::vector<consensus::Entry> entries;
   };
-  struct MadeSnapshot {
+  struct MadeSnapshot {  // Its file is written: the engine thread records and compacts.
     consensus::Index index = 0;
     consensus::ConfState conf;
-    std::string data;
   };
   struct PendingRead {
     Deadline deadline;
@@ -200,6 +204,9 @@ class Node {
 
   void ApplyLoop();
   Status ApplyTaskNow(ApplyTask task);
+  // On the snapshot thread: builds the image, writes its file, hands it to the engine thread.
+  void BuildSnapshot(consensus::Index index, consensus::ConfState conf,
+                     std::function<Result<std::string>()> build);
 
   void Fail(const Status& s);
 
@@ -227,6 +234,12 @@ class Node {
   // Owned by the apply thread after Init.
   consensus::ConfState applied_conf_;
   consensus::Index last_snapshot_index_ = 0;
+  // At most one snapshot is built at a time, off the apply thread (joined by Stop).
+  std::thread snapshot_thread_;
+  std::atomic<bool> snapshot_building_{false};
+  // Snapshot files are written by the snapshot thread and, for a snapshot received from the
+  // leader, by the engine thread, which also removes old ones.
+  std::mutex snap_files_mu_;
 
   mutable std::mutex status_mu_;
   std::condition_variable applied_cv_;
