@@ -28,6 +28,31 @@ internal::Forward::Stub* Forwarder::StubFor(const std::string& target) {
   return stub.get();
 }
 
+bool Forwarder::BeginCall(grpc::ClientContext* ctx) {
+  std::lock_guard<std::mutex> lock(calls_mu_);
+  if (stopped_) return false;
+  ++calls_;
+  unanswered_.insert(ctx);
+  return true;
+}
+
+void Forwarder::CallAnswered(grpc::ClientContext* ctx) {
+  std::lock_guard<std::mutex> lock(calls_mu_);
+  unanswered_.erase(ctx);
+}
+
+void Forwarder::CallReleased() {
+  std::lock_guard<std::mutex> lock(calls_mu_);
+  if (--calls_ == 0) calls_cv_.notify_all();
+}
+
+void Forwarder::Stop() {
+  std::unique_lock<std::mutex> lock(calls_mu_);
+  stopped_ = true;
+  for (grpc::ClientContext* ctx : unanswered_) ctx->TryCancel();
+  calls_cv_.wait(lock, [this] { return calls_ == 0; });
+}
+
 etcdserverpb::Cluster::Stub* Forwarder::ClusterStubFor(const std::string& target) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& channel = channels_[target];
@@ -125,14 +150,27 @@ struct AsyncForward : std::enable_shared_from_this<AsyncForward<Request, Respons
         continue;
       }
       struct Call {
+        // Declared first, so destroyed last: tells the forwarder once the context is gone.
+        struct Release {
+          Forwarder* forwarder;
+          ~Release() {
+            if (forwarder != nullptr) forwarder->CallReleased();
+          }
+        } release;
         grpc::ClientContext ctx;
         Response response;
       };
-      auto call = std::make_shared<Call>();
+      auto call = std::shared_ptr<Call>(new Call{{forwarder}, {}, {}});
+      if (!forwarder->BeginCall(&call->ctx)) {
+        call->release.forwarder = nullptr;
+        done(Status::Unavailable("forwarding to the leader: the member is stopping"));
+        return;
+      }
       call->ctx.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
       auto self = this->shared_from_this();
       start(forwarder->StubFor(*target), &call->ctx, &request, &call->response,
             [self, call, url](grpc::Status s) {
+              self->forwarder->CallAnswered(&call->ctx);
               if (s.ok()) return self->done(std::move(call->response));
               self->last = Status::Unavailable("forwarding to the leader at " + url + ": " +
                                                s.error_message());

@@ -6,10 +6,12 @@
 
 #include <grpcpp/channel.h>
 
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,17 @@ Result<std::string> ClientUrlToTarget(const std::string& url);
 
 class Forwarder {
  public:
+  Forwarder() = default;
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+  ~Forwarder() { Stop(); }
+
+  // Cancels the asynchronous calls in flight and returns once gRPC has let go of each (their
+  // `done` callbacks have run); later asynchronous calls fail at once with UNAVAILABLE. Until
+  // then the forwarder keeps its channels, so that no grpc::Channel is released on a gRPC thread:
+  // gRPC 1.51 would join that thread from itself and use a completion queue it freed.
+  void Stop();
+
   // Propose without blocking: `done` runs once, on a gRPC thread, and must not block. Tries `urls`
   // in order while they are unreachable. Proposals are sent in batches (ProposeBatch): at most
   // kBatchesInFlightMax calls at a time, and what arrives meanwhile goes in the next one, so an
@@ -45,6 +58,13 @@ class Forwarder {
   }
   // The cached stub for `target` ("host:port").
   internal::Forward::Stub* StubFor(const std::string& target);
+
+  // For the asynchronous calls (forwarder.cc): a call is registered before it starts (false once
+  // stopped: do not start it), leaves the set Stop cancels when its callback begins, and is
+  // released after its ClientContext is destroyed.
+  bool BeginCall(grpc::ClientContext* ctx);
+  void CallAnswered(grpc::ClientContext* ctx);
+  void CallReleased();
   // Membership changes go to the leader's own etcdserverpb.Cluster service.
   Result<etcdserverpb::MemberAddResponse> MemberAdd(const std::vector<std::string>& urls,
                                                     const etcdserverpb::MemberAddRequest& request,
@@ -87,6 +107,12 @@ class Forwarder {
   Result<Response> CallLeader(const std::vector<std::string>& urls, Deadline deadline,
                               Stub* (Forwarder::*stub_for)(const std::string&),
                               bool leader_errors_are_answers, Call call);
+
+  std::mutex calls_mu_;
+  std::condition_variable calls_cv_;
+  bool stopped_ = false;                          // Guarded by calls_mu_.
+  size_t calls_ = 0;                              // Guarded by calls_mu_: not yet released.
+  std::set<grpc::ClientContext*> unanswered_;     // Guarded by calls_mu_.
 
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<internal::Forward::Stub>> stubs_;  // Guarded by mu_.

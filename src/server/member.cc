@@ -201,6 +201,7 @@ void Member::Stop() {
   // Every asynchronous request still waiting gets its answer before the member goes.
   slow_pool_.Stop();
   wait_.Expire(Clock::time_point::max(), ErrStopped());
+  forwarder_.Stop();  // Cancels the forwarded calls in flight; their callbacks answer them.
   if (!forwards_.WaitIdle(Clock::now() +
                           std::chrono::milliseconds(options_.request_timeout_ms + 1000))) {
     BLOG_ERROR("member {}: forwarded requests still in flight at stop", options_.node.name);

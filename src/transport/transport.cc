@@ -263,9 +263,10 @@ class Transport::PeerLink {
     MaybeWriteLocked();
   }
 
-  void OnStreamDone(OutStream* s, const grpc::Status& status) {
+  // `stream` is the address of the stream, deleted already.
+  void OnStreamDone(uintptr_t stream, const grpc::Status& status) {
     std::lock_guard lock(mu_);
-    BALLOT_ASSERT(s == stream_, "OnStreamDone for a stream the link does not hold");
+    BALLOT_ASSERT(stream == reinterpret_cast<uintptr_t>(stream_), "OnStreamDone for a stream the link does not hold");
     const bool was_connected = stats_.connected;
     stream_ = nullptr;
     stream_live_ = false;
@@ -422,8 +423,16 @@ void Transport::OutStream::OnReadInitialMetadataDone(bool ok) { link_->OnConnect
 void Transport::OutStream::OnReadDone(bool ok) { link_->OnReadDone(this, ok); }
 void Transport::OutStream::OnWriteDone(bool ok) { link_->OnWriteDone(this, ok); }
 void Transport::OutStream::OnDone(const grpc::Status& status) {
-  link_->OnStreamDone(this, status);
+  // The stream is deleted before the link hears of it: its ClientContext holds a reference to the
+  // channel, and once the link hears, a Close may return and the link drop the channel. The last
+  // reference to a grpc::Channel must not go on a gRPC callback thread: gRPC 1.51 then joins that
+  // thread from itself and goes on using the completion queue it freed (seen as "assertion failed:
+  // prior > 0" or a double free in grpc_cq_internal_unref at exit).
+  PeerLink* link = link_;
+  const grpc::Status copy = status;
+  const auto id = reinterpret_cast<uintptr_t>(this);
   delete this;  // gRPC touches the reactor no more after OnDone.
+  link->OnStreamDone(id, copy);
 }
 
 // ---------------------------------------------------------------------------------------------
