@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "net_test_util.h"
 #include "transport/codec.h"
 #include "transport/transport.h"
 
@@ -28,6 +29,8 @@ using consensus::MessageType;
 using consensus::NodeId;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
+using testing::Blackhole;
+using testing::ClosedPort;
 
 constexpr uint64_t kCluster = 0xba110c;
 constexpr auto kDeliveryTimeout = std::chrono::seconds(10);
@@ -106,41 +109,6 @@ bool SameOnWire(const Message& a, const Message& b) {
   EncodeMessage(b, &pb);
   return google::protobuf::util::MessageDifferencer::Equals(pa, pb);
 }
-
-// A port with nothing listening on it (connections are refused).
-int ClosedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// A listening socket that never accepts: TCP connects, nothing answers (a hung peer).
-class Blackhole {
- public:
-  Blackhole() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    EXPECT_EQ(listen(fd_, 16), 0);
-    socklen_t len = sizeof(addr);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~Blackhole() { close(fd_); }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
 
 int ThreadCount() {
   int count = 0;
