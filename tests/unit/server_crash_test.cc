@@ -1021,6 +1021,32 @@ class Cluster3 {
   int restarts_ = 0;
 };
 
+// After member `rebooted` of `c` came back from its crash: the leader holds every acknowledged
+// write of `w`, the rebooted member catches up to the same revision and holds them too, every
+// member's store equals the leader's (HashKV), a new write reaches the rebooted member, and no
+// member stopped on an error.
+void ExpectRecoveredCluster(Cluster3& c, Workload& w, NodeId rebooted) {
+  Member* leader = c.Leader();
+  ASSERT_NE(leader, nullptr);
+  int64_t current = 0;
+  CheckRecovered(leader, w.ops(), /*check_leases=*/true, &current);
+  Member* back = c.members_[rebooted].get();
+  ASSERT_TRUE(c.WaitRevision(back, current)) << "the rebooted member did not catch up";
+  if (back != leader) {
+    int64_t back_current = 0;
+    CheckRecovered(back, w.ops(), /*check_leases=*/false, &back_current);
+    EXPECT_EQ(back_current, current);
+  }
+  const uint32_t hash = HashAt(leader, current);
+  for (auto& [id, m] : c.members_) {
+    ASSERT_TRUE(c.WaitRevision(m.get(), current));
+    EXPECT_EQ(HashAt(m.get(), current), hash) << "member " << id << " differs from the leader";
+  }
+  CheckWritable(leader, current);
+  EXPECT_TRUE(c.WaitRevision(back, current + 1));
+  for (auto& [id, fatal] : c.fatal_) EXPECT_EQ(fatal.message(), "") << "member " << id;
+}
+
 void CrashFollowerInstallingASnapshot(Step step, int nth_min, int nth_max, uint64_t seed) {
   std::mt19937_64 rng(seed * 1000 + static_cast<uint64_t>(step));
   const int nth = nth_min + static_cast<int>(rng() % (nth_max - nth_min + 1));
@@ -1068,24 +1094,7 @@ void CrashFollowerInstallingASnapshot(Step step, int nth_min, int nth_max, uint6
   c.fatal_[f].Clear();
   c.Start(f);
   if (::testing::Test::HasFatalFailure()) return;
-
-  leader = c.Leader();
-  ASSERT_NE(leader, nullptr);
-  int64_t current = 0;
-  CheckRecovered(leader, w.ops(), /*check_leases=*/true, &current);
-  Member* follower = c.members_[f].get();
-  ASSERT_TRUE(c.WaitRevision(follower, current)) << "the rebooted follower did not catch up";
-  int64_t follower_current = 0;
-  CheckRecovered(follower, w.ops(), /*check_leases=*/false, &follower_current);
-  EXPECT_EQ(follower_current, current);
-  const uint32_t hash = HashAt(leader, current);
-  for (auto& [id, m] : c.members_) {
-    ASSERT_TRUE(c.WaitRevision(m.get(), current));
-    EXPECT_EQ(HashAt(m.get(), current), hash) << "member " << id << " differs from the leader";
-  }
-  CheckWritable(leader, current);
-  EXPECT_TRUE(c.WaitRevision(follower, current + 1));
-  for (auto& [id, fatal] : c.fatal_) EXPECT_EQ(fatal.message(), "") << "member " << id;
+  ExpectRecoveredCluster(c, w, f);
 }
 
 TEST(ServerCrash, FollowerWhileWritingTheReceivedSnapshotFile) {
@@ -1155,26 +1164,7 @@ void CrashLeaderOfThree(Step step, int nth_min, int nth_max, uint64_t seed,
   c.fatal_[l].Clear();
   c.Start(l);
   if (::testing::Test::HasFatalFailure()) return;
-
-  leader = c.Leader();
-  ASSERT_NE(leader, nullptr);
-  int64_t current = 0;
-  CheckRecovered(leader, w.ops(), /*check_leases=*/true, &current);
-  Member* rebooted = c.members_[l].get();
-  ASSERT_TRUE(c.WaitRevision(rebooted, current)) << "the rebooted leader did not catch up";
-  if (rebooted != leader) {
-    int64_t rebooted_current = 0;
-    CheckRecovered(rebooted, w.ops(), /*check_leases=*/false, &rebooted_current);
-    EXPECT_EQ(rebooted_current, current);
-  }
-  const uint32_t hash = HashAt(leader, current);
-  for (auto& [id, m] : c.members_) {
-    ASSERT_TRUE(c.WaitRevision(m.get(), current));
-    EXPECT_EQ(HashAt(m.get(), current), hash) << "member " << id << " differs from the leader";
-  }
-  CheckWritable(leader, current);
-  EXPECT_TRUE(c.WaitRevision(rebooted, current + 1));
-  for (auto& [id, fatal] : c.fatal_) EXPECT_EQ(fatal.message(), "") << "member " << id;
+  ExpectRecoveredCluster(c, w, l);
 }
 
 TEST(ServerCrash, LeaderOfThreeDuringWalAppend) {
