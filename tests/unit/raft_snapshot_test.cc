@@ -13,6 +13,14 @@ Cluster::Tweak SmallChunks() {
   return [](Config& cfg) { cfg.snapshot_chunk_bytes = 10; };
 }
 
+// Member `id`'s Raft engine over `storage`, driven by hand: messages in, Ready out, no cluster.
+std::unique_ptr<Engine> BareRaft(MemoryStorage& storage, NodeId id) {
+  Config config;
+  config.id = id;
+  config.storage = &storage;
+  return NewEngine(EngineKind::kRaft, config).value();
+}
+
 // Node 3 misses entries that the leader then compacts away behind a 95-byte snapshot.
 void LeaveNode3BehindCompaction(Cluster& c) {
   c.Elect(1);
@@ -117,10 +125,7 @@ TEST(RaftSnapshot, TransferFinishesWhileTheHostTakesNewerSnapshots) {
 TEST(RaftSnapshot, ChunkAtWrongOffsetIsRejectedWithBytesHeld) {
   MemoryStorage storage;
   storage.SetInitialConfState(ConfState{{1, 2}, {}});
-  Config config;
-  config.id = 2;
-  config.storage = &storage;
-  auto engine = NewEngine(EngineKind::kRaft, config).value();
+  auto engine = BareRaft(storage, 2);
   Message chunk;
   chunk.type = MessageType::kSnapshot;
   chunk.from = 1;
@@ -158,10 +163,7 @@ TEST(RaftSnapshot, FollowerHoldingSnapshotEntryOnlyAdvancesCommit) {
   for (Index i = 1; i <= 5; ++i) entries.push_back(Entry{1, i, EntryType::kNormal, "x"});
   ASSERT_TRUE(storage.Append(entries).ok());
   storage.SetHardState(HardState{1, 1, 1});
-  Config config;
-  config.id = 2;
-  config.storage = &storage;
-  auto engine = NewEngine(EngineKind::kRaft, config).value();
+  auto engine = BareRaft(storage, 2);
   Message chunk;
   chunk.type = MessageType::kSnapshot;
   chunk.from = 1;
@@ -185,10 +187,7 @@ TEST(RaftSnapshot, FollowerHoldingSnapshotEntryOnlyAdvancesCommit) {
 TEST(RaftPersistence, ConflictDuringWriteRewritesOnlyTheReplacedSuffix) {
   MemoryStorage storage;
   storage.SetInitialConfState(ConfState{{1, 2, 3}, {}});
-  Config config;
-  config.id = 2;
-  config.storage = &storage;
-  auto engine = NewEngine(EngineKind::kRaft, config).value();
+  auto engine = BareRaft(storage, 2);
   Message append;
   append.type = MessageType::kAppend;
   append.from = 1;
@@ -224,10 +223,7 @@ TEST(RaftPersistence, ConflictDuringWriteRewritesOnlyTheReplacedSuffix) {
 TEST(RaftSnapshot, SnapshotArrivingWhileEntriesAreUnstable) {
   MemoryStorage storage;
   storage.SetInitialConfState(ConfState{{1, 2}, {}});
-  Config config;
-  config.id = 2;
-  config.storage = &storage;
-  auto engine = NewEngine(EngineKind::kRaft, config).value();
+  auto engine = BareRaft(storage, 2);
   Message append;
   append.type = MessageType::kAppend;
   append.from = 1;
