@@ -110,9 +110,9 @@ class Forwarder {
 
   std::mutex calls_mu_;
   std::condition_variable calls_cv_;
-  bool stopped_ = false;                          // Guarded by calls_mu_.
-  size_t calls_ = 0;                              // Guarded by calls_mu_: not yet released.
-  std::set<grpc::ClientContext*> unanswered_;     // Guarded by calls_mu_.
+  bool stopped_ = false;                       // Guarded by calls_mu_.
+  size_t calls_ = 0;                           // Guarded by calls_mu_: not yet released.
+  std::set<grpc::ClientContext*> unanswered_;  // Guarded by calls_mu_.
 
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<internal::Forward::Stub>> stubs_;  // Guarded by mu_.

@@ -1273,12 +1273,12 @@ Result<std::string> Member::SnapshotStream() {
   return data;
 }
 
-Result<std::function<Result<std::string>()>> Member::SnapshotLater() {
+Result<SnapshotSource> Member::SnapshotLater() {
   (void)store_->MakeDurable();
   // The writer reads through a RocksDB snapshot and pins the store (an install waits for it).
   ASSIGN_OR_RETURN(std::unique_ptr<mvcc::SnapshotWriter> writer, store_->NewSnapshotWriter(""));
   std::shared_ptr<mvcc::SnapshotWriter> shared = std::move(writer);
-  return std::function<Result<std::string>()>([shared]() { return shared->ReadAll(); });
+  return SnapshotSource([shared](std::string* chunk) { return shared->Next(chunk); });
 }
 
 Result<std::string> Member::Snapshot() {

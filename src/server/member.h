@@ -223,7 +223,7 @@ class Member : private StateMachine, private watch::EventSource {
   consensus::Index applied_index() const override;
   Status Apply(const std::vector<consensus::Entry>& entries) override;
   Result<std::string> Snapshot() override;
-  Result<std::function<Result<std::string>()>> SnapshotLater() override;
+  Result<SnapshotSource> SnapshotLater() override;
   Status Restore(const std::string& data, consensus::Index index) override;
 
   // watch::EventSource (any thread).

@@ -606,14 +606,14 @@ Status Node::ApplyTaskNow(ApplyTask task) {
   return Status::Ok();
 }
 
-void Node::BuildSnapshot(Index index, consensus::ConfState conf,
-                         std::function<Result<std::string>()> build) {
-  Result<std::string> data = build();
-  build = nullptr;  // Releases the state machine's view (a Restore may be waiting for it).
-  Status s = data.status();
+void Node::BuildSnapshot(Index index, consensus::ConfState conf, SnapshotSource source) {
+  // Streamed into <name>.part without the files lock (the engine thread may need it meanwhile);
+  // only the rename takes it.
+  Status s = WriteSnapshotPart(env_, options_.snap_dir, index, source);
+  source = nullptr;  // Releases the state machine's view (a Restore may be waiting for it).
   if (s.ok()) {
     std::lock_guard<std::mutex> files(snap_files_mu_);
-    s = WriteSnapshotFile(env_, options_.snap_dir, index, *data);
+    s = PublishSnapshotPart(env_, options_.snap_dir, index);
   }
   if (s.ok()) {
     {
@@ -626,10 +626,15 @@ void Node::BuildSnapshot(Index index, consensus::ConfState conf,
   if (!s.ok()) Fail(s);
 }
 
-Result<std::function<Result<std::string>()>> StateMachine::SnapshotLater() {
+Result<SnapshotSource> StateMachine::SnapshotLater() {
   ASSIGN_OR_RETURN(std::string data, Snapshot());
-  return std::function<Result<std::string>()>(
-      [data = std::move(data)]() -> Result<std::string> { return data; });
+  return SnapshotSource(
+      [data = std::move(data), handed = false](std::string* chunk) mutable -> Result<bool> {
+        if (handed) return false;
+        handed = true;
+        *chunk = std::move(data);
+        return true;
+      });
 }
 
 }  // namespace ballot::server

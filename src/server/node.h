@@ -37,6 +37,7 @@
 #include "consensus/engine.h"
 #include "server/bounded_queue.h"
 #include "server/server_metrics.h"
+#include "server/snapshot_file.h"
 #include "wal/wal_storage.h"
 
 namespace ballot::server {
@@ -66,10 +67,10 @@ class StateMachine {
   // A consistent image of everything as of applied_index().
   virtual Result<std::string> Snapshot() = 0;
   // The same in two steps, so that a large image is built off the apply thread: this call fixes a
-  // consistent view as of applied_index(); the function it returns builds the image from that
-  // view, once, on another thread, while entries go on being applied. Restore may wait for it.
-  // The default builds the image at once.
-  virtual Result<std::function<Result<std::string>()>> SnapshotLater();
+  // consistent view as of applied_index(); the source it returns hands out the image from that
+  // view in pieces, once, on another thread, while entries go on being applied (the node streams
+  // them into the snapshot file). Restore may wait for it. The default builds the image at once.
+  virtual Result<SnapshotSource> SnapshotLater();
   // Replaces everything with `data` (made by Snapshot() on some member at `index`).
   virtual Status Restore(const std::string& data, consensus::Index index) = 0;
 };
@@ -205,8 +206,7 @@ class Node {
   void ApplyLoop();
   Status ApplyTaskNow(ApplyTask task);
   // On the snapshot thread: builds the image, writes its file, hands it to the engine thread.
-  void BuildSnapshot(consensus::Index index, consensus::ConfState conf,
-                     std::function<Result<std::string>()> build);
+  void BuildSnapshot(consensus::Index index, consensus::ConfState conf, SnapshotSource source);
 
   void Fail(const Status& s);
 

@@ -13,11 +13,32 @@ namespace {
 constexpr size_t kHeaderBytes = 4;
 constexpr std::string_view kSuffix = ".snap";
 
-std::string EncodeHeader(std::string_view data) {
-  const uint32_t crc = crc32c::Mask(crc32c::Value(data));
+constexpr std::string_view kPartSuffix = ".part";
+
+std::string EncodeHeaderOfCrc(uint32_t crc_of_data) {
+  const uint32_t crc = crc32c::Mask(crc_of_data);
   std::string header(kHeaderBytes, '\0');
   for (size_t i = 0; i < kHeaderBytes; ++i) header[i] = static_cast<char>((crc >> (8 * i)) & 0xff);
   return header;
+}
+
+std::string EncodeHeader(std::string_view data) { return EncodeHeaderOfCrc(crc32c::Value(data)); }
+
+// Writes the header and then everything `next` hands out to `path`, and fdatasyncs it.
+Status WriteImage(wal::Env* env, const std::string& path, const SnapshotSource& next) {
+  ASSIGN_OR_RETURN(auto file, env->Open(path, /*create=*/true));
+  uint64_t offset = kHeaderBytes;
+  uint32_t crc = 0;
+  std::string chunk;
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, next(&chunk));
+    if (!more) break;
+    RETURN_IF_ERROR(file->WriteAt(offset, chunk));
+    crc = crc32c::Extend(crc, chunk.data(), chunk.size());
+    offset += chunk.size();
+  }
+  RETURN_IF_ERROR(file->WriteAt(0, EncodeHeaderOfCrc(crc)));
+  return file->Sync();
 }
 
 }  // namespace
@@ -41,6 +62,22 @@ Status WriteSnapshotFile(wal::Env* env, const std::string& dir, consensus::Index
     RETURN_IF_ERROR(file->Sync());
   }
   RETURN_IF_ERROR(env->Rename(tmp, path));
+  return env->SyncDir(dir);
+}
+
+Status WriteSnapshotPart(wal::Env* env, const std::string& dir, consensus::Index index,
+                         const SnapshotSource& next) {
+  RETURN_IF_ERROR(env->CreateDir(dir));
+  ASSIGN_OR_RETURN(auto names, env->ListDir(dir));
+  for (const std::string& name : names) {
+    if (name.ends_with(kPartSuffix)) RETURN_IF_ERROR(env->Remove(dir + "/" + name));
+  }
+  return WriteImage(env, dir + "/" + SnapshotFileName(index) + std::string(kPartSuffix), next);
+}
+
+Status PublishSnapshotPart(wal::Env* env, const std::string& dir, consensus::Index index) {
+  const std::string path = dir + "/" + SnapshotFileName(index);
+  RETURN_IF_ERROR(env->Rename(path + std::string(kPartSuffix), path));
   return env->SyncDir(dir);
 }
 

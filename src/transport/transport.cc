@@ -266,7 +266,8 @@ class Transport::PeerLink {
   // `stream` is the address of the stream, deleted already.
   void OnStreamDone(uintptr_t stream, const grpc::Status& status) {
     std::lock_guard lock(mu_);
-    BALLOT_ASSERT(stream == reinterpret_cast<uintptr_t>(stream_), "OnStreamDone for a stream the link does not hold");
+    BALLOT_ASSERT(stream == reinterpret_cast<uintptr_t>(stream_),
+                  "OnStreamDone for a stream the link does not hold");
     const bool was_connected = stats_.connected;
     stream_ = nullptr;
     stream_live_ = false;
