@@ -51,7 +51,7 @@ enum class Step {
   kWalWrite,     // After a write to a WAL segment landed (before its fdatasync).
   kWalSync,      // After a WAL fdatasync returned (before the entries are applied).
   kWalRemove,    // After a WAL segment was removed (log compaction behind a snapshot).
-  kSnapWrite,    // After a write to a snapshot file (<index>.snap.tmp) landed.
+  kSnapWrite,    // After a write to a snapshot file (<index>.snap.part or .tmp) landed.
   kSnapRename,   // After a snapshot file got its final name (before the WAL's marker).
   kSnapRemove,   // After an older snapshot file was removed.
   kStoreAppend,  // Before an append to RocksDB's WAL (applying a batch; never synced by apply).
