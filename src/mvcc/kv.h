@@ -30,10 +30,16 @@ enum class EventType : uint8_t { kPut = 0, kDelete = 1 };
 // One change to one key, as etcd's mvccpb.Event. For a deletion, kv holds the key and its
 // mod_revision is the revision of the deletion (all other fields zero). prev_kv is the version
 // just before the change (absent when the key did not exist).
+//
+// A put applied by the store does not read the version it replaces: its prev_kv has every field
+// but the value, and prev_value_unread is set. Whoever passes prev_kv on (the watch hub, for a
+// watcher that asked for it) reads the value by Store::ReadPrevValues, as etcd's watch server
+// reads it at send time.
 struct Event {
   EventType type = EventType::kPut;
   KeyValue kv;
   std::optional<KeyValue> prev_kv;
+  bool prev_value_unread = false;
 
   bool operator==(const Event&) const = default;
 };

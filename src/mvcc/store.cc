@@ -14,10 +14,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_set>
 
+#include "absl/container/flat_hash_map.h"
 #include "base/crc32c.h"
 #include "mvcc/encoding.h"
+#include "mvcc/key_index.h"
 #include "mvcc/snapshot.h"
 #include "mvcc/store_internal.h"
 
@@ -173,45 +174,6 @@ Result<RangeResult> RangeKeys(View& view, rocksdb::ColumnFamilyHandle* kv_cf, co
   }
   if (!it->status().ok()) return internal::FromRocks(it->status(), "range");
   return result;
-}
-
-// The version of `key` live at `rev`, if any.
-Result<std::optional<KeyValue>> Latest(View& view, rocksdb::ColumnFamilyHandle* kv_cf,
-                                       std::string_view key, Revision rev) {
-  ASSIGN_OR_RETURN(RangeResult r,
-                   RangeKeys(view, kv_cf, KeyRange::Of(key, ""), rev, 0, /*count_only=*/false));
-  if (r.kvs.empty()) return std::optional<KeyValue>();
-  return std::optional<KeyValue>(std::move(r.kvs[0]));
-}
-
-// The live version of `key` per its newest record in the database, through `it` (any position).
-// Every committed record is at or below the current revision, so the newest one decides.
-Result<std::optional<KeyValue>> NewestInDb(rocksdb::Iterator* it, const std::string& key) {
-  const std::string prefix = EncodeUserKey(key);  // prefix-free: matches only `key`'s records
-  it->Seek(ToSlice(prefix));
-  if (!it->Valid()) {
-    RETURN_IF_ERROR(internal::FromRocks(it->status(), "point lookup"));
-    return std::optional<KeyValue>();
-  }
-  if (!it->key().starts_with(ToSlice(prefix))) return std::optional<KeyValue>();
-  std::string found;
-  Rev r;
-  if (!ParseKvKey(ToView(it->key()), &found, &r) || found != key) return Corrupt("kv key");
-  std::string_view record = ToView(it->value());
-  switch (internal::PeekRecord(record)) {
-    case RecordKind::kPut: {
-      KeyValue kv;
-      internal::DecodePutRecord(record, &kv);
-      kv.key = key;
-      kv.mod_revision = r.main;
-      return std::optional<KeyValue>(std::move(kv));
-    }
-    case RecordKind::kTombstone:
-      return std::optional<KeyValue>();
-    case RecordKind::kMalformed:
-      break;
-  }
-  return Corrupt("kv record of key '" + key + "'");
 }
 
 // etcd's apply Range (server/etcdserver/apply.go) over rangeKeys at `current`.
@@ -444,7 +406,9 @@ Store::Db::~Db() {
 // Store
 
 Store::Store(StoreOptions options)
-    : options_(std::move(options)), state_(std::make_unique<StoreState>()) {}
+    : options_(std::move(options)),
+      state_(std::make_unique<StoreState>()),
+      index_(std::make_unique<KeyIndex>()) {}
 
 Store::~Store() = default;
 
@@ -502,7 +466,31 @@ Status Store::OpenCurrent() {
 Status Store::LoadState() {
   ASSIGN_OR_RETURN(StoreState state, internal::ReadState(db_->db.get(), db_->state, nullptr));
   *state_ = std::move(state);
-  return Status::Ok();
+  return LoadKeyIndex();
+}
+
+Status Store::LoadKeyIndex() {
+  index_->Clear();
+  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(rocksdb::ReadOptions(), db_->kv));
+  std::string key;
+  Rev r;
+  KeyValue kv;
+  for (it->SeekToFirst(); it->Valid(); NextUserKey(it.get(), key)) {
+    // A key's newest record comes first: it decides whether the key is live.
+    if (!ParseKvKey(ToView(it->key()), &key, &r)) return Corrupt("kv key");
+    std::string_view record = ToView(it->value());
+    switch (internal::PeekRecord(record)) {
+      case RecordKind::kPut:
+        internal::DecodePutRecord(record, &kv);
+        index_->Set(key, KeyMeta{r.main, kv.create_revision, kv.version, kv.lease});
+        break;
+      case RecordKind::kTombstone:
+        break;
+      case RecordKind::kMalformed:
+        return Corrupt("kv record of key '" + key + "'");
+    }
+  }
+  return internal::FromRocks(it->status(), "load key index");
 }
 
 Result<RangeResponse> Store::Range(const RangeRequest& request) const {
@@ -700,6 +688,33 @@ Result<EventsResponse> Store::ReadEvents(const EventsRequest& request) const {
   return resp;
 }
 
+Status Store::ReadPrevValues(std::vector<Event>* events) const {
+  auto unread = [](const Event& e) { return e.prev_value_unread; };
+  if (std::none_of(events->begin(), events->end(), unread)) return Status::Ok();
+  std::shared_lock lock(swap_mutex_);
+  SnapshotView view(db_->db.get());
+  ASSIGN_OR_RETURN(StoreState state,
+                   internal::ReadState(db_->db.get(), db_->state, view.snapshot()));
+  for (Event& e : *events) {
+    if (!e.prev_value_unread) continue;
+    BALLOT_ASSERT(e.prev_kv.has_value(), "an unread prev_kv that is absent");
+    e.prev_value_unread = false;
+    KeyValue& prev = *e.prev_kv;
+    if (prev.mod_revision < state.compact) {
+      e.prev_kv.reset();  // Compaction may have removed it.
+      continue;
+    }
+    ASSIGN_OR_RETURN(RangeResult r, RangeKeys(view, db_->kv, KeyRange::Of(prev.key, ""),
+                                              prev.mod_revision, 0, /*count_only=*/false));
+    if (r.kvs.empty() || r.kvs[0].mod_revision != prev.mod_revision) {
+      return Corrupt("version " + std::to_string(prev.mod_revision) + " of key '" + prev.key +
+                     "' is missing");
+    }
+    prev.value = std::move(r.kvs[0].value);
+  }
+  return Status::Ok();
+}
+
 Result<std::optional<std::string>> Store::GetMeta(std::string_view key) const {
   std::shared_lock lock(swap_mutex_);
   std::string value;
@@ -795,15 +810,25 @@ struct ApplyBatch::Impl {
 
   BatchView View() { return BatchView(db->db.get(), &batch); }
 
-  // A put looks up its key's newest version. For a key this batch has not written, the database
-  // alone answers, through one iterator for the whole batch: a fresh iterator merged with the
-  // batch's index per put cost most of the apply time. (Nothing else writes the database while a
-  // batch is open, and a rolled-back write leaves its key in `written`, which is only slower.)
-  std::unique_ptr<rocksdb::Iterator> base_kv;
-  std::unordered_set<std::string> written;
-  rocksdb::Iterator* BaseKv() {
-    if (!base_kv) base_kv.reset(db->db->NewIterator(rocksdb::ReadOptions(), db->kv));
-    return base_kv.get();
+  // The key index's changes by this batch (nullopt: deleted), applied to it at Commit, and what
+  // the running operation replaced in `staged` (a failed operation puts it back).
+  absl::flat_hash_map<std::string, std::optional<KeyMeta>> staged;
+  std::vector<std::pair<std::string, std::optional<std::optional<KeyMeta>>>> undo;
+
+  // `key`'s newest version as of this batch's writes so far.
+  std::optional<KeyMeta> Newest(const std::string& key) const {
+    auto it = staged.find(key);
+    if (it != staged.end()) return it->second;
+    return store->index_->Find(key);
+  }
+  void Stage(const std::string& key, std::optional<KeyMeta> meta) {
+    auto [it, inserted] = staged.try_emplace(key, meta);
+    if (inserted) {
+      undo.emplace_back(key, std::nullopt);
+    } else {
+      undo.emplace_back(key, it->second);
+      it->second = meta;
+    }
   }
 
   void Note(LogPosition at) {
@@ -823,13 +848,22 @@ struct ApplyBatch::Impl {
   auto Guarded(F&& op) -> decltype(op()) {
     batch.SetSavePoint();
     StoreState saved = state;
+    undo.clear();
     auto result = op();
     if (result.ok()) {
       BALLOT_ASSERT(batch.PopSavePoint().ok(), "save point vanished");
     } else {
       BALLOT_ASSERT(batch.RollbackToSavePoint().ok(), "save point vanished");
       state = saved;
+      for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
+        if (it->second) {
+          staged[it->first] = *it->second;
+        } else {
+          staged.erase(it->first);
+        }
+      }
     }
+    undo.clear();
     return result;
   }
 
@@ -856,15 +890,12 @@ class WriteTxn {
     return RangeKeys(view_, b_->db->kv, range, ReadRev(), 0, false);
   }
 
+  // The replaced version comes from the key index; its value is not read (Event).
   Status Put(const std::string& key, const std::string& value, LeaseId lease) {
-    std::optional<KeyValue> prev;
-    if (b_->written.contains(key)) {
-      ASSIGN_OR_RETURN(prev, Latest(view_, b_->db->kv, key, ReadRev()));
-    } else {
-      ASSIGN_OR_RETURN(prev, NewestInDb(b_->BaseKv(), key));
-    }
+    const std::optional<KeyMeta> prev = b_->Newest(key);
     Rev rev{begin_ + 1, changes_};
-    KeyValue kv;
+    Event event{EventType::kPut, KeyValue{}, std::nullopt};
+    KeyValue& kv = event.kv;
     kv.key = key;
     kv.value = value;
     kv.lease = lease;
@@ -872,7 +903,13 @@ class WriteTxn {
     kv.create_revision = prev ? prev->create_revision : rev.main;
     kv.version = prev ? prev->version + 1 : 1;
     Write(rev, key, internal::EncodePutRecord(kv));
-    events_.push_back(Event{EventType::kPut, std::move(kv), std::move(prev)});
+    b_->Stage(key, KeyMeta{kv.mod_revision, kv.create_revision, kv.version, kv.lease});
+    if (prev) {
+      event.prev_kv =
+          KeyValue{key, "", prev->create_revision, prev->mod_revision, prev->version, prev->lease};
+      event.prev_value_unread = true;
+    }
+    events_.push_back(std::move(event));
     return Status::Ok();
   }
 
@@ -882,6 +919,7 @@ class WriteTxn {
     for (KeyValue& prev : live.kvs) {
       Rev rev{begin_ + 1, changes_};
       Write(rev, prev.key, internal::EncodeTombstoneRecord());
+      b_->Stage(prev.key, std::nullopt);
       Event event{EventType::kDelete, KeyValue{}, std::nullopt};
       event.kv.key = prev.key;
       event.kv.mod_revision = rev.main;
@@ -899,7 +937,6 @@ class WriteTxn {
 
  private:
   void Write(Rev rev, const std::string& key, const std::string& record) {
-    b_->written.insert(key);
     b_->batch.Put(b_->db->kv, KvKey(key, rev), record);
     b_->batch.Put(b_->db->rev, internal::RevKey(rev), key);
     ++changes_;
@@ -974,7 +1011,6 @@ ApplyBatch::ApplyBatch(ApplyBatch&&) noexcept = default;
 ApplyBatch::~ApplyBatch() {
   // A spent batch no longer refers to its store (which may be gone).
   if (impl_ && !impl_->spent) {
-    impl_->base_kv.reset();
     impl_->store->batch_open_ = false;
   }
 }
@@ -1222,7 +1258,6 @@ Result<CompactionResponse> ApplyBatch::Compact(LogPosition at, const CompactionR
 Status ApplyBatch::Commit() {
   Impl& b = *impl_;
   BALLOT_ASSERT(!b.spent, "batch committed twice");
-  b.base_kv.reset();  // Iterators must not outlive the database.
   b.spent = true;
   b.store->batch_open_ = false;
   if (!b.touched) return Status::Ok();
@@ -1232,6 +1267,14 @@ Status ApplyBatch::Commit() {
   RETURN_IF_ERROR(
       internal::FromRocks(b.db->db->Write(wo, b.batch.GetWriteBatch()), "commit apply batch"));
   *b.store->state_ = b.state;
+  KeyIndex& index = *b.store->index_;
+  for (const auto& [key, meta] : b.staged) {
+    if (meta) {
+      index.Set(key, *meta);
+    } else {
+      index.Erase(key);
+    }
+  }
   if (b.state.compact_pending != 0) {
     ASSIGN_OR_RETURN(bool done, b.store->RunCompaction(b.store->options_.compaction_keys_per_step));
     (void)done;

@@ -54,6 +54,7 @@ class Env;
 namespace ballot::mvcc {
 
 class ApplyBatch;
+class KeyIndex;
 class SnapshotWriter;
 class SnapshotInstaller;
 struct StoreState;
@@ -128,6 +129,9 @@ class Store {
   Result<HashResponse> Hash() const;
   // Errors: ErrCompacted when from_revision is below the compact revision.
   Result<EventsResponse> ReadEvents(const EventsRequest& request) const;
+  // Reads the value of every prev_kv that a put left unread (Event::prev_value_unread). A version
+  // below the compact revision may be gone: its event loses prev_kv, as etcd's does.
+  Status ReadPrevValues(std::vector<Event>* events) const;
 
   Revision CurrentRevision() const;
   Revision CompactRevision() const;
@@ -177,6 +181,8 @@ class Store {
   explicit Store(StoreOptions options);
   Status OpenCurrent();
   Status LoadState();
+  // Rebuilds index_ from the database (at Open and after a snapshot install).
+  Status LoadKeyIndex();
   // Swaps in the database built in `db_dir_name` (a sibling directory), then reopens.
   Status SwapTo(const std::string& db_dir_name);
 
@@ -190,6 +196,8 @@ class Store {
   mutable int pins_ = 0;
   // Writer-owned copy of the persisted state (readers use their snapshot's record instead).
   std::unique_ptr<StoreState> state_;
+  // Writer-owned: every live key's newest version, as committed (key_index.h).
+  std::unique_ptr<KeyIndex> index_;
   std::atomic<uint64_t> durable_index_{0};
   bool batch_open_ = false;
 };

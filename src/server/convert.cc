@@ -1,5 +1,7 @@
 #include "server/convert.h"
 
+#include "base/assert.h"
+
 namespace ballot::server {
 
 mvcc::RangeRequest FromProto(const etcdserverpb::RangeRequest& in) {
@@ -107,6 +109,8 @@ void ToProto(const mvcc::KeyValue& in, mvccpb::KeyValue* out) {
 void ToProto(const mvcc::Event& in, mvccpb::Event* out) {
   out->set_type(in.type == mvcc::EventType::kPut ? mvccpb::Event::PUT : mvccpb::Event::DELETE);
   ToProto(in.kv, out->mutable_kv());
+  // The watch hub reads an unread prev_kv value or drops prev_kv: never an empty value instead.
+  BALLOT_ASSERT(!in.prev_value_unread, "an event's prev_kv value left unread");
   if (in.prev_kv) ToProto(*in.prev_kv, out->mutable_prev_kv());
 }
 

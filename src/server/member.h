@@ -230,6 +230,9 @@ class Member : private StateMachine, private watch::EventSource {
   Result<std::vector<mvcc::Event>> ReadEvents(mvcc::Revision from, mvcc::Revision to,
                                               std::string_view key, std::string_view range_end,
                                               size_t limit_events) override;
+  Status ReadPrevValues(std::vector<mvcc::Event>* events) override {
+    return store_->ReadPrevValues(events);
+  }
   mvcc::Revision CurrentRevision() override { return store_->CurrentRevision(); }
   mvcc::Revision CompactRevision() override { return store_->CompactRevision(); }
 

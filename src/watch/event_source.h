@@ -43,6 +43,12 @@ class EventSource {
                                                 std::string_view range_end,
                                                 size_t limit_events) = 0;
 
+  // Reads the value of each prev_kv left unread (mvcc::Event::prev_value_unread) and clears the
+  // flag; a version that compaction may have removed loses its prev_kv instead (etcd's
+  // behaviour). The hub calls it from Notify, with its lock held, only for events that go to a
+  // watcher that asked for prev_kv.
+  virtual Status ReadPrevValues(std::vector<Event>* events) = 0;
+
   // The key space's current revision (the hub reads it once, at construction and on Restored()).
   virtual Revision CurrentRevision() = 0;
 

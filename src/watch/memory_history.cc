@@ -34,6 +34,13 @@ std::vector<Event> MemoryHistory::Apply(const std::vector<Op>& ops) {
     current_ = revision;
     events_.insert(events_.end(), out.begin(), out.end());
   }
+  if (prev_values_unread_) {
+    for (Event& e : out) {
+      if (e.type != mvcc::EventType::kPut || !e.prev_kv) continue;
+      e.prev_kv->value.clear();
+      e.prev_value_unread = true;
+    }
+  }
   return out;
 }
 
@@ -55,6 +62,30 @@ void MemoryHistory::Compact(Revision revision) {
 void MemoryHistory::SetReadError(Status error) {
   std::lock_guard lock(mu_);
   read_error_ = std::move(error);
+}
+
+void MemoryHistory::SetPrevValuesUnread(bool unread) {
+  std::lock_guard lock(mu_);
+  prev_values_unread_ = unread;
+}
+
+Status MemoryHistory::ReadPrevValues(std::vector<Event>* events) {
+  std::lock_guard lock(mu_);
+  if (!read_error_.ok()) return read_error_;
+  for (Event& e : *events) {
+    if (!e.prev_value_unread) continue;
+    e.prev_value_unread = false;
+    mvcc::KeyValue& prev = *e.prev_kv;
+    auto put = std::find_if(events_.begin(), events_.end(), [&](const Event& old) {
+      return old.kv.key == prev.key && old.kv.mod_revision == prev.mod_revision;
+    });
+    if (prev.mod_revision < compacted_ || put == events_.end()) {
+      e.prev_kv.reset();
+    } else {
+      prev.value = put->kv.value;
+    }
+  }
+  return Status::Ok();
 }
 
 std::vector<Event> MemoryHistory::AllEvents() const {

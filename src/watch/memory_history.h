@@ -29,8 +29,11 @@ class MemoryHistory : public EventSource {
   std::vector<Event> Delete(const std::string& key);
   void Compact(Revision revision);
 
-  // Makes every ReadEvents fail with `error` (an OK status: succeed again).
+  // Makes every ReadEvents and ReadPrevValues fail with `error` (an OK status: succeed again).
   void SetReadError(Status error);
+  // Whether Apply leaves the value of a put's prev_kv unread, as the mvcc store does (the events
+  // kept for ReadEvents have it either way).
+  void SetPrevValuesUnread(bool unread);
 
   // Every event so far, in order.
   std::vector<Event> AllEvents() const;
@@ -38,6 +41,7 @@ class MemoryHistory : public EventSource {
 
   Result<std::vector<Event>> ReadEvents(Revision from, Revision to, std::string_view key,
                                         std::string_view range_end, size_t limit_events) override;
+  Status ReadPrevValues(std::vector<Event>* events) override;
   Revision CurrentRevision() override;
   Revision CompactRevision() override;
 
@@ -49,6 +53,7 @@ class MemoryHistory : public EventSource {
   Revision compacted_ ABSL_GUARDED_BY(mu_) = 0;
   int read_calls_ ABSL_GUARDED_BY(mu_) = 0;
   Status read_error_ ABSL_GUARDED_BY(mu_);
+  bool prev_values_unread_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace ballot::watch

@@ -273,7 +273,9 @@ std::vector<Event> Filter(const WatchRequest& request, std::vector<Event> events
   for (Event& e : events) {
     if (request.filter_noput && e.type == mvcc::EventType::kPut) continue;
     if (request.filter_nodelete && e.type == mvcc::EventType::kDelete) continue;
-    if (!request.prev_kv) e.prev_kv.reset();
+    // An unread value here means reading it failed: no prev_kv rather than a wrong one.
+    if (!request.prev_kv || e.prev_value_unread) e.prev_kv.reset();
+    e.prev_value_unread = false;
     out.push_back(std::move(e));
   }
   return out;
@@ -397,22 +399,27 @@ void WatchHub::Notify(std::span<const Event> events, Revision revision) {
   }
   current_revision_ = revision;
 
-  // Each synced watcher's share of the events, in applied order.
-  std::vector<std::pair<Watcher*, std::vector<Event>>> shares;
+  // Each synced watcher's share of the events (their positions), in applied order.
+  std::vector<std::pair<Watcher*, std::vector<size_t>>> shares;
   std::unordered_map<Watcher*, size_t> share_index;
-  auto add = [&](Watcher* w, const Event& e) {
+  auto add = [&](Watcher* w, size_t i) {
     if (revision < w->next_revision) return;  // Starts in the future.
     auto [it, inserted] = share_index.emplace(w, shares.size());
-    if (inserted) shares.emplace_back(w, std::vector<Event>());
-    shares[it->second].second.push_back(e);
+    if (inserted) shares.emplace_back(w, std::vector<size_t>());
+    shares[it->second].second.push_back(i);
   };
-  for (const Event& e : events) {
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Event& e = events[i];
     BALLOT_ASSERT(e.kv.mod_revision == revision, "an event's mod_revision must be its revision");
     auto [first, last] = synced_keys_.equal_range(e.kv.key);
-    for (auto it = first; it != last; ++it) add(it->second, e);
-    synced_ranges_.Stab(e.kv.key, [&](void* w) { add(static_cast<Watcher*>(w), e); });
+    for (auto it = first; it != last; ++it) add(it->second, i);
+    synced_ranges_.Stab(e.kv.key, [&](void* w) { add(static_cast<Watcher*>(w), i); });
   }
-  for (auto& [w, share] : shares) {
+  const std::vector<Event> loaded = WithPrevValues(events, shares);
+  for (auto& [w, positions] : shares) {
+    std::vector<Event> share;
+    share.reserve(positions.size());
+    for (size_t i : positions) share.push_back(loaded.empty() ? events[i] : loaded[i]);
     std::vector<Event> filtered = Filter(w->request, std::move(share));
     if (filtered.empty()) continue;
     if (HasRoom(*w)) {
@@ -422,6 +429,30 @@ void WatchHub::Notify(std::span<const Event> events, Revision revision) {
       MakeUnsynced(*w, revision);
     }
   }
+}
+
+std::vector<Event> WatchHub::WithPrevValues(
+    std::span<const Event> events,
+    const std::vector<std::pair<Watcher*, std::vector<size_t>>>& shares) {
+  // The events whose unread prev_kv value some watcher asked for, each read once.
+  std::vector<size_t> wanted;
+  for (const auto& [w, positions] : shares) {
+    if (!w->request.prev_kv) continue;
+    for (size_t i : positions) {
+      if (events[i].prev_value_unread) wanted.push_back(i);
+    }
+  }
+  if (wanted.empty()) return {};
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  std::vector<Event> reads;
+  reads.reserve(wanted.size());
+  for (size_t i : wanted) reads.push_back(events[i]);
+  // On failure the values stay unread, and Filter sends those events without prev_kv.
+  if (!source_->ReadPrevValues(&reads).ok()) return {};
+  std::vector<Event> loaded(events.begin(), events.end());
+  for (size_t j = 0; j < wanted.size(); ++j) loaded[wanted[j]] = std::move(reads[j]);
+  return loaded;
 }
 
 std::vector<WatchHub::Watcher*> WatchHub::SyncedWatchers() const {

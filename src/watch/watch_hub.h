@@ -192,6 +192,12 @@ class WatchHub {
   void RemoveWatcher(Watcher& watcher) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unindex(Watcher& watcher) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<Watcher*> SyncedWatchers() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `events` with the prev_kv values that the watchers of `shares` who asked for prev_kv need read
+  // from the source; empty when there were none to read (or the read failed).
+  std::vector<Event> WithPrevValues(
+      std::span<const Event> events,
+      const std::vector<std::pair<Watcher*, std::vector<size_t>>>& shares)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishCatchup(const CatchupJob& job, Result<std::vector<Event>> events,
                      Revision compact_revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -158,13 +158,89 @@ TEST_F(MvccStoreTest, PutSetsRevisionsAndVersions) {
   ASSERT_TRUE(second->response.prev_kv.has_value());
   EXPECT_EQ(*second->response.prev_kv, (KeyValue{"a", "1", 2, 2, 1, 0}));
   EXPECT_EQ(second->events[0].kv, (KeyValue{"a", "2", 2, 3, 2, 7}));
-  EXPECT_EQ(second->events[0].prev_kv, (KeyValue{"a", "1", 2, 2, 1, 0}));
+  // The event's prev_kv comes from the key index: all but the value, read on demand.
+  std::vector<Event> events = second->events;
+  EXPECT_EQ(events[0].prev_kv, (KeyValue{"a", "", 2, 2, 1, 0}));
+  EXPECT_TRUE(events[0].prev_value_unread);
+  ASSERT_TRUE(store_->ReadPrevValues(&events).ok());
+  EXPECT_EQ(events[0].prev_kv, (KeyValue{"a", "1", 2, 2, 1, 0}));
+  EXPECT_FALSE(events[0].prev_value_unread);
 
   RangeResponse r = MustRange(Get("a"));
   ASSERT_EQ(r.kvs.size(), 1u);
   EXPECT_EQ(r.kvs[0], (KeyValue{"a", "2", 2, 3, 2, 7}));
   EXPECT_EQ(r.header.revision, 3);
   EXPECT_EQ(store_->CurrentRevision(), 3);
+}
+
+// A put learns the version it replaces from the key index (key_index.h): it must follow every
+// commit, ignore a dropped batch, forget a deleted key and be rebuilt at reopen.
+TEST_F(MvccStoreTest, PutsFindTheReplacedVersionAcrossDropsDeletesAndReopens) {
+  MustPut("a", "1", 7);  // revision 2
+  MustPut("b", "1");     // 3
+  {
+    ApplyBatch dropped = store_->NewBatch();
+    ASSERT_TRUE(dropped.Put(Next(), PutReq("a", "x")).ok());
+    ASSERT_TRUE(dropped.DeleteRange(Next(), Del("b")).ok());
+  }
+  index_ = store_->Applied().index;
+  auto a = MustPut("a", "2");  // 4
+  EXPECT_EQ(a.events[0].kv, (KeyValue{"a", "2", 2, 4, 2, 0}));
+  EXPECT_EQ(a.events[0].prev_kv, (KeyValue{"a", "", 2, 2, 1, 7}));  // the lease, for the lessor
+  auto b = MustPut("b", "2");                                       // 5
+  EXPECT_EQ(b.events[0].kv, (KeyValue{"b", "2", 3, 5, 2, 0}));
+
+  ASSERT_TRUE(Delete(Del("b")).ok());  // 6
+  b = MustPut("b", "3");               // 7
+  EXPECT_EQ(b.events[0].kv, (KeyValue{"b", "3", 7, 7, 1, 0}));
+  EXPECT_FALSE(b.events[0].prev_kv.has_value());
+  EXPECT_FALSE(b.events[0].prev_value_unread);
+
+  // In one batch: a put, a delete and a put again of the same key.
+  {
+    ApplyBatch batch = store_->NewBatch();
+    ASSERT_TRUE(batch.Put(Next(), PutReq("c", "1")).ok());  // 8
+    ASSERT_TRUE(batch.DeleteRange(Next(), Del("c")).ok());  // 9
+    auto c = batch.Put(Next(), PutReq("c", "2"));           // 10
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(c->events[0].kv, (KeyValue{"c", "2", 10, 10, 1, 0}));
+    auto again = batch.Put(Next(), PutReq("c", "3"));  // 11
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->events[0].prev_kv, (KeyValue{"c", "", 10, 10, 1, 0}));
+    ASSERT_TRUE(batch.Commit().ok());
+  }
+
+  Reopen();
+  a = MustPut("a", "3");  // 12
+  EXPECT_EQ(a.events[0].kv, (KeyValue{"a", "3", 2, 12, 3, 0}));
+  auto c = MustPut("c", "4");  // 13
+  EXPECT_EQ(c.events[0].kv, (KeyValue{"c", "4", 10, 13, 3, 0}));
+  ASSERT_TRUE(Delete(Del("a")).ok());  // 14
+  Reopen();
+  a = MustPut("a", "4");  // 15
+  EXPECT_EQ(a.events[0].kv, (KeyValue{"a", "4", 15, 15, 1, 0}));
+  EXPECT_FALSE(a.events[0].prev_kv.has_value());
+}
+
+// A prev_kv value is read at its version; a version below the compact revision may be gone, and
+// its event then carries no prev_kv (etcd's watch server does the same).
+TEST_F(MvccStoreTest, PrevValuesAreReadAtTheirVersionOrDroppedWhenCompacted) {
+  MustPut("a", "1");                // 2
+  auto second = MustPut("a", "2");  // 3
+  auto third = MustPut("a", "3");   // 4
+  std::vector<Event> events = {second.events[0], third.events[0]};
+  ASSERT_TRUE(store_->ReadPrevValues(&events).ok());
+  EXPECT_EQ(events[0].prev_kv, (KeyValue{"a", "1", 2, 2, 1, 0}));
+  EXPECT_EQ(events[1].prev_kv, (KeyValue{"a", "2", 2, 3, 2, 0}));
+
+  ASSERT_TRUE(Compact(3).ok());
+  while (!std::move(store_->RunCompaction(1000)).value()) {
+  }
+  events = {second.events[0], third.events[0]};
+  ASSERT_TRUE(store_->ReadPrevValues(&events).ok());
+  EXPECT_FALSE(events[0].prev_kv.has_value());  // version 2 < compact revision 3
+  EXPECT_FALSE(events[0].prev_value_unread);
+  EXPECT_EQ(events[1].prev_kv, (KeyValue{"a", "2", 2, 3, 2, 0}));  // the compacted one is kept
 }
 
 TEST_F(MvccStoreTest, KeysWithZeroBytesAndPrefixesStayApart) {

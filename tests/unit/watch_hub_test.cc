@@ -326,6 +326,38 @@ TEST_F(WatchHubTest, PrevKvOnlyWhenAskedFor) {
   EXPECT_FALSE(wo[1].prev_kv.has_value());
 }
 
+// The mvcc store leaves a put's prev_kv value unread: the hub reads it for a watcher that asked
+// for prev_kv, and sends no prev_kv rather than an empty value when the read fails.
+TEST_F(WatchHubTest, UnreadPrevValuesAreReadForWatchersThatAskForThem) {
+  history_.SetPrevValuesUnread(true);
+  Put("a", "old");
+  WatchStream& s = Open();
+  const WatchId with = *s.Watch({.key = "a", .prev_kv = true});
+  const WatchId ranged = *s.Watch({.key = "a", .range_end = "z", .prev_kv = true});
+  const WatchId without = *s.Watch({.key = "a"});
+  Put("a", "new");
+  auto responses = PollAll(s);
+  for (WatchId id : {with, ranged}) {
+    auto events = EventsOf(responses, id);
+    ASSERT_EQ(events.size(), 1u);
+    ASSERT_TRUE(events[0].prev_kv.has_value());
+    EXPECT_EQ(*events[0].prev_kv, (mvcc::KeyValue{"a", "old", 2, 2, 1, 0}));
+    EXPECT_FALSE(events[0].prev_value_unread);
+  }
+  auto wo = EventsOf(responses, without);
+  ASSERT_EQ(wo.size(), 1u);
+  EXPECT_FALSE(wo[0].prev_kv.has_value());
+  EXPECT_FALSE(wo[0].prev_value_unread);
+
+  history_.SetReadError(Status::Unavailable("disk gone"));
+  Put("a", "newer");
+  auto failed = EventsOf(PollAll(s), with);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].kv.value, "newer");
+  EXPECT_FALSE(failed[0].prev_kv.has_value());
+  EXPECT_FALSE(failed[0].prev_value_unread);
+}
+
 TEST_F(WatchHubTest, FragmentsSplitABigResponseOnlyWhenAsked) {
   WatchOptions options;
   options.fragment_bytes_max = 300;
