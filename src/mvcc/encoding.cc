@@ -120,11 +120,16 @@ RecordKind PeekRecord(std::string_view record) {
   return RecordKind::kMalformed;
 }
 
-bool DecodePutRecord(std::string_view record, KeyValue* kv) {
+bool DecodePutRecordMeta(std::string_view record, KeyValue* kv) {
   if (PeekRecord(record) != RecordKind::kPut) return false;
   kv->create_revision = static_cast<Revision>(GetFixed64LE(record.data() + 1));
   kv->version = static_cast<int64_t>(GetFixed64LE(record.data() + 9));
   kv->lease = static_cast<LeaseId>(GetFixed64LE(record.data() + 17));
+  return true;
+}
+
+bool DecodePutRecord(std::string_view record, KeyValue* kv) {
+  if (!DecodePutRecordMeta(record, kv)) return false;
   kv->value.assign(record.data() + 25, record.size() - 25);
   return true;
 }

@@ -48,5 +48,7 @@ enum class RecordKind { kPut, kTombstone, kMalformed };
 RecordKind PeekRecord(std::string_view record);
 // Fills kv's value/create_revision/version/lease from a put record. False if malformed.
 bool DecodePutRecord(std::string_view record, KeyValue* kv);
+// The same but the value (left as it is).
+bool DecodePutRecordMeta(std::string_view record, KeyValue* kv);
 
 }  // namespace ballot::mvcc::internal

@@ -471,7 +471,10 @@ Status Store::LoadState() {
 
 Status Store::LoadKeyIndex() {
   index_->Clear();
-  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(rocksdb::ReadOptions(), db_->kv));
+  rocksdb::ReadOptions scan;
+  scan.fill_cache = false;  // One pass over every key: the block cache would keep none of it.
+  scan.readahead_size = 2 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db_->db->NewIterator(scan, db_->kv));
   std::string key;
   Rev r;
   KeyValue kv;
@@ -481,7 +484,7 @@ Status Store::LoadKeyIndex() {
     std::string_view record = ToView(it->value());
     switch (internal::PeekRecord(record)) {
       case RecordKind::kPut:
-        internal::DecodePutRecord(record, &kv);
+        internal::DecodePutRecordMeta(record, &kv);
         index_->Set(key, KeyMeta{r.main, kv.create_revision, kv.version, kv.lease});
         break;
       case RecordKind::kTombstone:
