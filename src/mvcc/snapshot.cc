@@ -388,7 +388,9 @@ Status Store::SwapTo(const std::string& db_dir_name) {
   (void)internal::RemoveTree(env, dir + "/" + old_name);
   RETURN_IF_ERROR(LoadState());
   durable_index_.store(state_->applied.index);
-  return Status::Ok();
+  // Readers go on meanwhile: the index is the writer's (this thread's) alone.
+  lock.unlock();
+  return LoadKeyIndex();
 }
 
 }  // namespace ballot::mvcc

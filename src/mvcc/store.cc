@@ -455,6 +455,7 @@ Status Store::OpenCurrent() {
   ASSIGN_OR_RETURN(db_, internal::OpenDb(options_, dir + "/" + current));
   db_name_ = current;
   RETURN_IF_ERROR(LoadState());
+  RETURN_IF_ERROR(LoadKeyIndex());
   // What the WAL recovered may sit only in the page cache (a clean restart does not sync it):
   // flush it so that DurableAppliedIndex() is true from the start.
   rocksdb::FlushOptions fo;
@@ -466,7 +467,7 @@ Status Store::OpenCurrent() {
 Status Store::LoadState() {
   ASSIGN_OR_RETURN(StoreState state, internal::ReadState(db_->db.get(), db_->state, nullptr));
   *state_ = std::move(state);
-  return LoadKeyIndex();
+  return Status::Ok();
 }
 
 Status Store::LoadKeyIndex() {
@@ -703,17 +704,19 @@ Status Store::ReadPrevValues(std::vector<Event>* events) const {
     BALLOT_ASSERT(e.prev_kv.has_value(), "an unread prev_kv that is absent");
     e.prev_value_unread = false;
     KeyValue& prev = *e.prev_kv;
-    if (prev.mod_revision < state.compact) {
-      e.prev_kv.reset();  // Compaction may have removed it.
-      continue;
-    }
     ASSIGN_OR_RETURN(RangeResult r, RangeKeys(view, db_->kv, KeyRange::Of(prev.key, ""),
                                               prev.mod_revision, 0, /*count_only=*/false));
-    if (r.kvs.empty() || r.kvs[0].mod_revision != prev.mod_revision) {
+    if (!r.kvs.empty() && r.kvs[0].mod_revision == prev.mod_revision) {
+      prev.value = std::move(r.kvs[0].value);
+      continue;
+    }
+    // Compaction keeps the version an event at or above the compact revision replaced (see
+    // docs/mvcc.md, "Compaction"); below it, the version may be gone.
+    if (e.kv.mod_revision >= state.compact) {
       return Corrupt("version " + std::to_string(prev.mod_revision) + " of key '" + prev.key +
                      "' is missing");
     }
-    prev.value = std::move(r.kvs[0].value);
+    e.prev_kv.reset();
   }
   return Status::Ok();
 }

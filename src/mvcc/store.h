@@ -129,8 +129,9 @@ class Store {
   Result<HashResponse> Hash() const;
   // Errors: ErrCompacted when from_revision is below the compact revision.
   Result<EventsResponse> ReadEvents(const EventsRequest& request) const;
-  // Reads the value of every prev_kv that a put left unread (Event::prev_value_unread). A version
-  // below the compact revision may be gone: its event loses prev_kv, as etcd's does.
+  // Reads the value of every prev_kv that a put left unread (Event::prev_value_unread). For an
+  // event below the compact revision the version may be gone: the event then loses prev_kv, as
+  // etcd's does.
   Status ReadPrevValues(std::vector<Event>* events) const;
 
   Revision CurrentRevision() const;
@@ -181,7 +182,7 @@ class Store {
   explicit Store(StoreOptions options);
   Status OpenCurrent();
   Status LoadState();
-  // Rebuilds index_ from the database (at Open and after a snapshot install).
+  // Rebuilds index_ from the database (at Open and after a snapshot install); the writer only.
   Status LoadKeyIndex();
   // Swaps in the database built in `db_dir_name` (a sibling directory), then reopens.
   Status SwapTo(const std::string& db_dir_name);

@@ -222,8 +222,9 @@ TEST_F(MvccStoreTest, PutsFindTheReplacedVersionAcrossDropsDeletesAndReopens) {
   EXPECT_FALSE(a.events[0].prev_kv.has_value());
 }
 
-// A prev_kv value is read at its version; a version below the compact revision may be gone, and
-// its event then carries no prev_kv (etcd's watch server does the same).
+// A prev_kv value is read at its version. Compaction keeps the version that an event at or above
+// the compact revision replaced; an event below it may lose its prev_kv (etcd's watch server
+// does the same).
 TEST_F(MvccStoreTest, PrevValuesAreReadAtTheirVersionOrDroppedWhenCompacted) {
   MustPut("a", "1");                // 2
   auto second = MustPut("a", "2");  // 3
@@ -233,14 +234,14 @@ TEST_F(MvccStoreTest, PrevValuesAreReadAtTheirVersionOrDroppedWhenCompacted) {
   EXPECT_EQ(events[0].prev_kv, (KeyValue{"a", "1", 2, 2, 1, 0}));
   EXPECT_EQ(events[1].prev_kv, (KeyValue{"a", "2", 2, 3, 2, 0}));
 
-  ASSERT_TRUE(Compact(3).ok());
+  ASSERT_TRUE(Compact(4).ok());
   while (!std::move(store_->RunCompaction(1000)).value()) {
   }
   events = {second.events[0], third.events[0]};
   ASSERT_TRUE(store_->ReadPrevValues(&events).ok());
-  EXPECT_FALSE(events[0].prev_kv.has_value());  // version 2 < compact revision 3
+  EXPECT_FALSE(events[0].prev_kv.has_value());  // event 3 < compact revision 4: version 2 gone
   EXPECT_FALSE(events[0].prev_value_unread);
-  EXPECT_EQ(events[1].prev_kv, (KeyValue{"a", "2", 2, 3, 2, 0}));  // the compacted one is kept
+  EXPECT_EQ(events[1].prev_kv, (KeyValue{"a", "2", 2, 3, 2, 0}));  // event 4 keeps its prev
 }
 
 TEST_F(MvccStoreTest, KeysWithZeroBytesAndPrefixesStayApart) {
