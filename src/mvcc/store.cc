@@ -327,7 +327,7 @@ rocksdb::Options DbOptions(const StoreOptions& options) {
 std::vector<rocksdb::ColumnFamilyDescriptor> FamilyDescriptors(const rocksdb::Options& options) {
   rocksdb::ColumnFamilyOptions cf(options);
   // One block cache for every family of this database (RocksDB's default is 8 MiB per family): a
-  // put reads its key's newest record, and a cache miss costs a pread and a snappy decompression.
+  // read that misses it costs a pread and a snappy decompression.
   // Not shared between databases: RocksDB keeps per-cache statistics that point at the clock of
   // the database that created them, which a test Env may take with it when its database closes.
   rocksdb::BlockBasedTableOptions table;
