@@ -706,7 +706,11 @@ Status Store::ReadPrevValues(std::vector<Event>* events) const {
     KeyValue& prev = *e.prev_kv;
     ASSIGN_OR_RETURN(RangeResult r, RangeKeys(view, db_->kv, KeyRange::Of(prev.key, ""),
                                               prev.mod_revision, 0, /*count_only=*/false));
+    // One revision changes a key at most once (etcd's txn refuses duplicate keys), so the
+    // version live at prev's revision is prev.
     if (!r.kvs.empty() && r.kvs[0].mod_revision == prev.mod_revision) {
+      BALLOT_ASSERT(r.kvs[0].version == prev.version && r.kvs[0].lease == prev.lease,
+                    "prev_kv of key '" + prev.key + "' differs from its version in the store");
       prev.value = std::move(r.kvs[0].value);
       continue;
     }

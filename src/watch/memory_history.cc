@@ -27,6 +27,7 @@ std::vector<Event> MemoryHistory::Apply(const std::vector<Op>& ops) {
       e.kv.create_revision = e.prev_kv ? e.prev_kv->create_revision : revision;
       e.kv.version = e.prev_kv ? e.prev_kv->version + 1 : 1;
       live_[op.key] = e.kv;
+      values_[{op.key, e.kv.create_revision, e.kv.version}] = op.value;
     }
     out.push_back(std::move(e));
   }
@@ -76,13 +77,11 @@ Status MemoryHistory::ReadPrevValues(std::vector<Event>* events) {
     if (!e.prev_value_unread) continue;
     e.prev_value_unread = false;
     mvcc::KeyValue& prev = *e.prev_kv;
-    auto put = std::find_if(events_.begin(), events_.end(), [&](const Event& old) {
-      return old.kv.key == prev.key && old.kv.mod_revision == prev.mod_revision;
-    });
-    if (prev.mod_revision < compacted_ || put == events_.end()) {
+    auto value = values_.find({prev.key, prev.create_revision, prev.version});
+    if (value == values_.end()) {
       e.prev_kv.reset();
     } else {
-      prev.value = put->kv.value;
+      prev.value = value->second;
     }
   }
   return Status::Ok();

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -54,6 +55,11 @@ class MemoryHistory : public EventSource {
   int read_calls_ ABSL_GUARDED_BY(mu_) = 0;
   Status read_error_ ABSL_GUARDED_BY(mu_);
   bool prev_values_unread_ ABSL_GUARDED_BY(mu_) = false;
+  // Every put's value by (key, create revision, version), compaction notwithstanding:
+  // ReadPrevValues, like the store, finds the version any event replaced (the store keeps those of
+  // events at or above the compact revision, and the hub reads them right after the write). Not
+  // by revision: unlike etcd's txns, Apply may change one key twice in a revision.
+  std::map<std::tuple<std::string, Revision, int64_t>, std::string> values_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ballot::watch
