@@ -70,6 +70,31 @@ TEST(SnapshotAssembler, GapsAndOtherSendersAreRefused) {
   EXPECT_EQ(a.Take().data, "0123");
 }
 
+// The declared size is reserved at the first chunk (so the image is not reallocated as it grows),
+// within a bound a bogus size cannot pass; bytes past the declared size are refused.
+TEST(SnapshotAssembler, TheDeclaredSizeIsReservedAndNeverExceeded) {
+  const Snapshot s = Image(40, std::string(100000, 'x'));
+  SnapshotAssembler a;
+  EXPECT_EQ(a.Add(Chunk(s, 0, 1000)), SnapshotAssembler::Outcome::kInProgress);
+  Message past = Chunk(s, 1000, 1000);
+  past.snapshot_size = 1500;
+  EXPECT_EQ(a.Add(past), SnapshotAssembler::Outcome::kRefused);  // another size: another image
+  EXPECT_FALSE(a.assembling());
+
+  Message first = Chunk(s, 0, 1000);
+  first.snapshot_size = 1500;
+  EXPECT_EQ(a.Add(first), SnapshotAssembler::Outcome::kInProgress);
+  Message over = Chunk(s, 1000, 1000);
+  over.snapshot_size = 1500;
+  EXPECT_EQ(a.Add(over), SnapshotAssembler::Outcome::kRefused);  // 2000 bytes of a 1500-byte one
+  EXPECT_FALSE(a.assembling());
+
+  Message bogus = Chunk(s, 0, 1000);
+  bogus.snapshot_size = uint64_t{1} << 62;
+  EXPECT_EQ(a.Add(bogus), SnapshotAssembler::Outcome::kInProgress);
+  EXPECT_EQ(a.received_bytes(), 1000u);
+}
+
 TEST(SnapshotAssembler, AnEmptySnapshotIsOneChunk) {
   const Snapshot s = Image(40, "");
   Message m = Chunk(s, 0, 8);
