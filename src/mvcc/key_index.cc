@@ -67,11 +67,4 @@ void KeyIndex::Clear() {
   entries_.clear();
 }
 
-size_t KeyIndex::MemoryBytes() const {
-  // An open-addressing table: a pointer and a control byte per slot.
-  size_t bytes = entries_.capacity() * (sizeof(Entry*) + 1);
-  for (const Entry* e : entries_) bytes += sizeof(Entry) + e->key_bytes;
-  return bytes;
-}
-
 }  // namespace ballot::mvcc

@@ -44,8 +44,6 @@ class KeyIndex {
   void Clear();
 
   size_t size() const { return entries_.size(); }
-  // The heap bytes held (entries and table), for the memory figures.
-  size_t MemoryBytes() const;
 
  private:
   struct Entry;  // KeyMeta, the key's length, then its bytes: one allocation.

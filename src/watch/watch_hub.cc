@@ -434,24 +434,24 @@ void WatchHub::Notify(std::span<const Event> events, Revision revision) {
 std::vector<Event> WatchHub::WithPrevValues(
     std::span<const Event> events,
     const std::vector<std::pair<Watcher*, std::vector<size_t>>>& shares) {
-  // The events whose unread prev_kv value some watcher asked for, each read once.
-  std::vector<size_t> wanted;
+  // The events whose unread prev_kv value some watcher asked for.
+  std::vector<bool> wanted(events.size());
+  bool any = false;
   for (const auto& [w, positions] : shares) {
     if (!w->request.prev_kv) continue;
     for (size_t i : positions) {
-      if (events[i].prev_value_unread) wanted.push_back(i);
+      wanted[i] = events[i].prev_value_unread;
+      any = any || wanted[i];
     }
   }
-  if (wanted.empty()) return {};
-  std::sort(wanted.begin(), wanted.end());
-  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
-  std::vector<Event> reads;
-  reads.reserve(wanted.size());
-  for (size_t i : wanted) reads.push_back(events[i]);
-  // On failure the values stay unread, and Filter sends those events without prev_kv.
-  if (!source_->ReadPrevValues(&reads).ok()) return {};
+  if (!any) return {};
   std::vector<Event> loaded(events.begin(), events.end());
-  for (size_t j = 0; j < wanted.size(); ++j) loaded[wanted[j]] = std::move(reads[j]);
+  // The others go only to watchers without prev_kv, whose Filter drops it: nothing to read.
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    if (!wanted[i]) loaded[i].prev_value_unread = false;
+  }
+  // On failure the values stay unread, and Filter sends those events without prev_kv.
+  if (!source_->ReadPrevValues(&loaded).ok()) return {};
   return loaded;
 }
 
