@@ -102,7 +102,7 @@ SnapshotWriter::~SnapshotWriter() {
 
 Status SnapshotWriter::Fill(size_t bytes) {
   Cursor& c = *cursor_;
-  while (pending_.size() - pending_offset_ < bytes && !trailer_written_) {
+  while (pending_.size() < bytes && !trailer_written_) {
     if (c.family == c.families.size()) {
       std::string trailer;
       PutFixed64LE(&trailer, c.entries);
@@ -141,13 +141,12 @@ Result<bool> SnapshotWriter::Next(std::string* chunk, size_t chunk_bytes_max) {
   BALLOT_ASSERT(chunk_bytes_max > 0, "chunk_bytes_max is 0");
   chunk->clear();
   RETURN_IF_ERROR(Fill(chunk_bytes_max));
-  size_t n = std::min(chunk_bytes_max, pending_.size() - pending_offset_);
-  chunk->assign(pending_, pending_offset_, n);
-  pending_offset_ += n;
-  if (pending_offset_ == pending_.size()) {
-    pending_.clear();
-    pending_offset_ = 0;
-  }
+  size_t n = std::min(chunk_bytes_max, pending_.size());
+  chunk->assign(pending_, 0, n);
+  // What stays is less than one record, so the buffer never holds more than a piece and a record.
+  // (Until this, the buffer was cleared only when a piece ended exactly on a record's end, which
+  // records of uneven sizes almost never do: a member's own snapshot grew whole in memory.)
+  pending_.erase(0, n);
   return n > 0;
 }
 

@@ -43,6 +43,8 @@ class SnapshotWriter {
   Result<bool> Next(std::string* chunk, size_t chunk_bytes_max = kSnapshotChunkBytesDefault);
   // The whole stream at once.
   Result<std::string> ReadAll();
+  // Memory held for the pieces to come: about one piece and one record, whatever the image size.
+  size_t BufferedBytes() const { return pending_.capacity(); }
 
  private:
   friend class Store;
@@ -55,7 +57,6 @@ class SnapshotWriter {
   SnapshotInfo info_;
   std::unique_ptr<Cursor> cursor_;
   std::string pending_;  // Encoded records not handed out yet.
-  size_t pending_offset_ = 0;
   bool trailer_written_ = false;
 };
 
