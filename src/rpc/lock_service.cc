@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "base/thread_name.h"
 #include "lease/lessor.h"
 #include "server/errors.h"
 
@@ -104,7 +105,11 @@ struct QueueWaiter::Waiting {
   std::unique_ptr<watch::WatchStream> stream;  // Wakes the waiter on any change under prefix.
 };
 
-QueueWaiter::QueueWaiter(Member* m, WorkerPool* p) : m_(m), p_(p), thread_([this] { Run(); }) {}
+QueueWaiter::QueueWaiter(Member* m, WorkerPool* p)
+    : m_(m), p_(p), thread_([this] {
+        SetThreadName("ballot-lockwait");
+        Run();
+      }) {}
 
 QueueWaiter::~QueueWaiter() { Stop(); }
 

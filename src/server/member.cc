@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "base/logging.h"
+#include "base/thread_name.h"
 #include "config/url.h"
 #include "mvcc/snapshot.h"
 #include "server/convert.h"
@@ -185,7 +186,10 @@ Status Member::Init(PeerSender* peers) {
   };
   ASSIGN_OR_RETURN(node_,
                    Node::Open(std::move(node_options), static_cast<StateMachine*>(this), peers));
-  housekeeping_thread_ = std::thread([this] { Housekeeping(); });
+  housekeeping_thread_ = std::thread([this] {
+    SetThreadName("ballot-housekp");
+    Housekeeping();
+  });
   return Status::Ok();
 }
 

@@ -271,7 +271,7 @@ class Member : private StateMachine, private watch::EventSource {
   // Forwarded proposals in flight: Stop waits for their callbacks, which use this member.
   InFlight forwards_;
   // Waits for a leader on behalf of asynchronous requests (see RetryLater).
-  WorkerPool slow_pool_{kSlowPoolThreads, kSlowPoolQueueMax};
+  WorkerPool slow_pool_{"ballot-retry", kSlowPoolThreads, kSlowPoolQueueMax};
   Wait wait_;
   std::atomic<uint64_t> next_request_id_{0};
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "base/logging.h"
+#include "base/thread_name.h"
 #include "server/snapshot_file.h"
 
 namespace ballot::server {
@@ -33,8 +34,14 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, StateMachine* sm, 
   if (options.snapshot_count == 0) return Status::InvalidArgument("snapshot_count must be >= 1");
   std::unique_ptr<Node> node(new Node(std::move(options), sm, peers));
   RETURN_IF_ERROR(node->Init());
-  node->engine_thread_ = std::thread([n = node.get()] { n->EngineLoop(); });
-  node->apply_thread_ = std::thread([n = node.get()] { n->ApplyLoop(); });
+  node->engine_thread_ = std::thread([n = node.get()] {
+    SetThreadName("ballot-engine");
+    n->EngineLoop();
+  });
+  node->apply_thread_ = std::thread([n = node.get()] {
+    SetThreadName("ballot-apply");
+    n->ApplyLoop();
+  });
   return node;
 }
 
@@ -600,6 +607,7 @@ Status Node::ApplyTaskNow(ApplyTask task) {
     snapshot_building_ = true;
     snapshot_thread_ =
         std::thread([this, now_applied, conf = applied_conf_, build = std::move(build)]() mutable {
+          SetThreadName("ballot-snapshot");
           BuildSnapshot(now_applied, std::move(conf), std::move(build));
         });
   }

@@ -2,18 +2,23 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "base/thread_name.h"
 #include "server/bounded_queue.h"
 
 namespace ballot::server {
 
 class WorkerPool {
  public:
-  WorkerPool(int threads, size_t queue_max) : queue_(queue_max) {
+  // Threads are named `name` and their number (ballot-rpc3).
+  WorkerPool(std::string_view name, int threads, size_t queue_max) : queue_(queue_max) {
     for (int i = 0; i < threads; ++i) {
-      threads_.emplace_back([this] {
+      threads_.emplace_back([this, thread_name = std::string(name) + std::to_string(i)] {
+        SetThreadName(thread_name);
         while (auto task = queue_.Pop()) (*task)();
       });
     }

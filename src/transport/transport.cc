@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "base/logging.h"
+#include "base/thread_name.h"
 #include "peer.grpc.pb.h"
 #include "transport/codec.h"
 
@@ -589,7 +590,10 @@ Status Transport::Start() {
     loop_stop_ = false;
     loop_wake_ = true;
   }
-  loop_thread_ = std::thread([this] { ReconnectLoop(); });
+  loop_thread_ = std::thread([this] {
+    SetThreadName("ballot-reconnct");
+    ReconnectLoop();
+  });
   BLOG_INFO("transport {}: listening on {} (cluster {:x})", options_.self, url(),
             options_.cluster_id);
   return Status::Ok();
