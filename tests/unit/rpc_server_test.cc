@@ -201,6 +201,56 @@ TEST(RpcServer, ConcurrentPutsOnAFollowerAreForwardedInBatches) {
   EXPECT_EQ(counted.count(), kPuts);
 }
 
+TEST(RpcServer, SerializableReadsAreAnsweredByEachMemberWithErrorsAsEtcds) {
+  RpcCluster c(31566);
+  NodeId leader = c.Leader();
+  ASSERT_NE(leader, consensus::kNoNode);
+  auto leader_kv = etcdserverpb::KV::NewStub(c.Channel(leader));
+  for (const char* key : {"s/a", "s/b", "s/c"}) {
+    etcdserverpb::PutRequest put;
+    put.set_key(key);
+    put.set_value(std::string("v-") + key);
+    etcdserverpb::PutResponse put_resp;
+    ASSERT_TRUE(leader_kv->Put(Ctx().get(), put, &put_resp).ok());
+  }
+  for (NodeId id : {1, 2, 3}) {
+    auto kv = etcdserverpb::KV::NewStub(c.Channel(id));
+    // A point read (answered on the gRPC thread) and a range (on the pool): each member's own
+    // store, once it has applied the puts.
+    etcdserverpb::RangeRequest point;
+    point.set_key("s/b");
+    point.set_serializable(true);
+    etcdserverpb::RangeRequest range = point;
+    range.set_key("s/");
+    range.set_range_end("s0");
+    etcdserverpb::RangeResponse got;
+    const Deadline until = Clock::now() + std::chrono::seconds(10);
+    do {
+      got.Clear();
+      ASSERT_TRUE(kv->Range(Ctx().get(), range, &got).ok());
+    } while (got.kvs_size() < 3 && Clock::now() < until);
+    ASSERT_EQ(got.kvs_size(), 3) << "member " << id;
+    EXPECT_EQ(got.header().member_id(), id);
+    got.Clear();
+    ASSERT_TRUE(kv->Range(Ctx().get(), point, &got).ok());
+    ASSERT_EQ(got.kvs_size(), 1);
+    EXPECT_EQ(got.kvs(0).value(), "v-s/b");
+    EXPECT_EQ(got.header().member_id(), id);
+
+    // The point path returns the request's errors too.
+    etcdserverpb::RangeRequest future = point;
+    future.set_revision(1000);
+    grpc::Status s = kv->Range(Ctx().get(), future, &got);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+    EXPECT_EQ(s.error_message(), "etcdserver: mvcc: required revision is a future revision");
+    etcdserverpb::RangeRequest no_key;
+    no_key.set_serializable(true);
+    s = kv->Range(Ctx().get(), no_key, &got);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(), "etcdserver: key is not provided");
+  }
+}
+
 TEST(RpcServer, ErrorsCarryEtcdsCodesAndMessages) {
   RpcCluster c(31530);
   NodeId leader = c.Leader();
