@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <algorithm>
 #include <thread>
 
 #include "base/logging.h"
@@ -64,13 +65,14 @@ grpc::ServerUnaryReactor* RunAsync(grpc::CallbackServerContext* ctx, Response* r
 
 class KvService final : public etcdserverpb::KV::CallbackService {
  public:
-  KvService(Member* m, WorkerPool* p) : m_(m), p_(p) {}
+  // Reads run on `reads`, the calls that may block on `p`.
+  KvService(Member* m, WorkerPool* reads, WorkerPool* p) : m_(m), reads_(reads), p_(p) {}
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
                                   const etcdserverpb::RangeRequest* req,
                                   etcdserverpb::RangeResponse* resp) override {
     // The consistency wait holds no thread. A serializable read of one key runs here, on the gRPC
     // thread: it waits for nothing and costs one lookup, less than handing it to a worker. Every
-    // other read runs on the pool, since a range's size is unbounded and a linearizable read's
+    // other read runs on the read pool, since a range's size is unbounded and a linearizable read's
     // wait ends on the engine or apply thread, which must not do reads.
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     auto read = [m = m_, reactor, req, resp] {
@@ -85,7 +87,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
       });
       return reactor;
     }
-    m_->RangeReadyAsync(*req, [p = p_, reactor, read](Status ready) {
+    m_->RangeReadyAsync(*req, [p = reads_, reactor, read](Status ready) {
       if (!ready.ok()) return reactor->Finish(ToGrpc(ready));
       if (!p->Submit(read)) reactor->Finish(ToGrpc(server::ErrTooManyRequests()));
     });
@@ -115,6 +117,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
 
  private:
   Member* m_;
+  WorkerPool* reads_;
   WorkerPool* p_;
 };
 
@@ -603,7 +606,8 @@ class ForwardService final : public internal::Forward::CallbackService {
 struct RpcServer::Impl {
   Impl(Member* m, const RpcServerOptions& o)
       : pool("ballot-rpc", o.worker_threads, o.worker_queue_max),
-        kv(m, &pool),
+        read_pool("ballot-read", ReadThreads(o), o.worker_queue_max),
+        kv(m, &read_pool, &pool),
         watch(m, &pump),
         lease(m, &pool),
         cluster(m, &pool),
@@ -612,7 +616,13 @@ struct RpcServer::Impl {
         lock(m, &pool),
         election(m, &pool, lock.waiter()) {}
 
+  static int ReadThreads(const RpcServerOptions& o) {
+    if (o.read_threads > 0) return o.read_threads;
+    return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+
   WorkerPool pool;
+  WorkerPool read_pool;
   WatchPump pump;
   KvService kv;
   WatchService watch;
@@ -677,6 +687,7 @@ void RpcServer::Stop() {
     impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
   impl_->pool.Stop();
+  impl_->read_pool.Stop();
   impl_->pump.Stop();
   if (impl_->server) impl_->server->Wait();
   impl_->lock.waiter()->Stop();  // Its watch streams must go before the member.

@@ -26,8 +26,13 @@ namespace ballot::rpc {
 struct RpcServerOptions {
   // "host:port" each; port 0 picks a free port (see ports()).
   std::vector<std::string> listen_addresses;
+  // Calls that may wait for consensus (lease, lock, membership, maintenance steps) hold one of
+  // these while they wait.
   int worker_threads = 16;
   size_t worker_queue_max = 10000;  // Unary calls waiting for a worker; more: ResourceExhausted.
+  // The local part of reads, after their consistency wait: it never waits for consensus, so it
+  // needs no more threads than cores, and fewer threads switch less. 0: the machine's cores.
+  int read_threads = 0;
   // gRPC's receive limit: etcd's max request bytes plus room for the envelope, so that an
   // oversized request reaches the member and gets etcd's "request is too large".
   uint64_t max_receive_bytes = 1536 * 1024 + 512 * 1024;
