@@ -112,7 +112,7 @@ class OneMember {
 // Three members in one process (in-process peer network), each serving on 31610 + id.
 class ThreeMembers {
  public:
-  ThreeMembers() {
+  explicit ThreeMembers(int base_port = 31610) : base_port_(base_port) {
     std::vector<MemberInfo> initial;
     for (consensus::NodeId id : {1, 2, 3}) {
       MemberInfo m;
@@ -158,7 +158,17 @@ class ThreeMembers {
       m.reset();
     }
   }
-  static int Port(consensus::NodeId id) { return 31610 + static_cast<int>(id); }
+  int Port(consensus::NodeId id) const { return base_port_ + static_cast<int>(id); }
+  server::testing::LocalNetwork& net() { return net_; }
+  consensus::NodeId Leader() {
+    for (int i = 0; i < 250; ++i) {
+      for (auto& [id, m] : members_) {
+        if (m->node_status().soft.role == consensus::Role::kLeader) return id;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return consensus::kNoNode;
+  }
   // Every member published its client URL (forwarding to the leader needs it).
   bool WaitPublished() {
     for (int i = 0; i < 250; ++i) {
@@ -175,6 +185,7 @@ class ThreeMembers {
   }
 
  private:
+  const int base_port_;
   server::testing::LocalNetwork net_;
   server::testing::TempDir dir_;
   std::map<consensus::NodeId, std::unique_ptr<Member>> members_;
@@ -374,6 +385,50 @@ TEST(RpcLock, ThreeMembersLockersOnDifferentMembersExcludeEachOther) {
   LockResult rb = fb.get();
   ASSERT_TRUE(rb.status.ok()) << rb.status.error_message();
   EXPECT_EQ(rb.key, "x/" + Hex(b));
+}
+
+// A follower whose log lags (the leader's appends to it are dropped, its heartbeats are not, so it
+// still forwards to the leader) must not grant a lock from its own store before that store has
+// seen the caller's key: until then it does not see the holder either.
+TEST(RpcLock, ALaggingFollowerDoesNotGrantALockBeforeItSeesTheQueue) {
+  ThreeMembers c(31620);
+  ASSERT_TRUE(c.WaitPublished());
+  const consensus::NodeId leader = c.Leader();
+  ASSERT_NE(leader, consensus::kNoNode);
+  const consensus::NodeId lagging = leader == 1 ? 2 : 1;
+  auto grant = [&] {
+    auto stub = etcdserverpb::Lease::NewStub(c.Channel(leader));
+    etcdserverpb::LeaseGrantRequest req;
+    req.set_ttl(30);
+    etcdserverpb::LeaseGrantResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    EXPECT_TRUE(stub->LeaseGrant(&ctx, req, &resp).ok());
+    return resp.id();
+  };
+  const int64_t a = grant(), b = grant();
+  c.net().SetFilter([lagging](const consensus::Message& m) {
+    return m.to == lagging && m.type == consensus::MessageType::kAppend;
+  });
+  LockResult held = LockNow(c.Channel(leader), "x", a);
+  ASSERT_TRUE(held.status.ok()) << held.status.error_message();
+
+  // The lagging member queues b (the txn is forwarded and committed) but its store has neither
+  // key: it must wait, not answer from a view without the holder.
+  LockResult early = LockNow(c.Channel(lagging), "x", b, /*timeout_ms=*/1500);
+  EXPECT_FALSE(early.status.ok()) << "granted while " << held.key << " holds the lock";
+  EXPECT_EQ(early.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+
+  // Caught up, it grants b (whose key stayed queued) once a unlocks.
+  c.net().SetFilter(nullptr);
+  auto later = std::async(std::launch::async, [&] { return LockNow(c.Channel(lagging), "x", b); });
+  EXPECT_EQ(later.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+      << "two holders at once";
+  Unlock(c.Channel(leader), held.key);
+  ASSERT_EQ(later.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  LockResult got = later.get();
+  ASSERT_TRUE(got.status.ok()) << got.status.error_message();
+  EXPECT_EQ(got.key, "x/" + Hex(b));
 }
 
 }  // namespace

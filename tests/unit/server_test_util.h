@@ -18,7 +18,7 @@
 namespace ballot::server::testing {
 
 // Delivers messages between nodes of one process by calling Step. A cut-off member neither sends
-// nor receives.
+// nor receives; a filter drops the messages it returns true for.
 class LocalNetwork {
  public:
   class Endpoint : public PeerSender {
@@ -50,6 +50,10 @@ class LocalNetwork {
     std::lock_guard<std::mutex> lock(mu_);
     nodes_.erase(id);
   }
+  void SetFilter(std::function<bool(const consensus::Message&)> drop) {
+    std::lock_guard<std::mutex> lock(mu_);
+    drop_ = std::move(drop);
+  }
   void Cut(consensus::NodeId id, bool cut) {
     std::lock_guard<std::mutex> lock(mu_);
     if (cut) {
@@ -63,6 +67,7 @@ class LocalNetwork {
   void Deliver(consensus::NodeId from, consensus::Message m) {
     std::lock_guard<std::mutex> lock(mu_);
     if (cut_.count(from) || cut_.count(m.to)) return;
+    if (drop_ && drop_(m)) return;
     auto it = nodes_.find(m.to);
     if (it != nodes_.end()) it->second(std::move(m));
   }
@@ -71,6 +76,7 @@ class LocalNetwork {
   std::map<consensus::NodeId, std::unique_ptr<Endpoint>> endpoints_;
   std::map<consensus::NodeId, std::function<void(consensus::Message)>> nodes_;
   std::set<consensus::NodeId> cut_;
+  std::function<bool(const consensus::Message&)> drop_;
 };
 
 class TempDir {
