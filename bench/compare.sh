@@ -250,11 +250,12 @@ jq -rs --argjson workloads "$workload_names" '
   ($workloads[] as $w
    | (["ops/s", "throughput"], ["p50 ms", "p50"], ["p90 ms", "p90"],
       ["p99 ms", "p99"], ["p99.9 ms", "p99.9"], ["max ms", "max"], ["errors", "errors"],
-      ["cpu s", "cpu"], ["load 1m", "load"]) as [$figure, $key]
+      ["cpu s", "cpu"], ["client cpu s", "client_cpu"], ["load 1m", "load"]) as [$figure, $key]
    | [$w, $figure]
      + [("etcd", "ballot-raft", "ballot-multipaxos") as $s
         | if $key == "errors" then fig($s; $w; .bench.errors)
           elif $key == "cpu" then fig($s; $w; .cpu_s)
+          elif $key == "client_cpu" then fig($s; $w; .bench.client_cpu_s)
           elif $key == "load" then fig($s; $w; .load1)
           elif $key == "throughput" then fig($s; $w; .bench.throughput)
           else fig($s; $w; .bench.latency_ms[$key]) end])
@@ -271,7 +272,7 @@ awk -F'\t' '
     return sprintf("%.3f", v)
   }
   function ratio(a, b) { return (a == "n/a" || b == "n/a" || b == 0) ? "n/a" : sprintf("%.2f", a / b) }
-  BEGIN { printf "%-24s %-10s %12s %12s %7s %12s %7s\n", "workload", "figure", "etcd",
+  BEGIN { printf "%-24s %-12s %12s %12s %7s %12s %7s\n", "workload", "figure", "etcd",
           "ballot-raft", "ratio", "ballot-paxos", "ratio" }
-  { printf "%-24s %-10s %12s %12s %7s %12s %7s\n", $1, $2, fmt($3), fmt($4), ratio($4, $3),
+  { printf "%-24s %-12s %12s %12s %7s %12s %7s\n", $1, $2, fmt($3), fmt($4), ratio($4, $3),
            fmt($5), ratio($5, $3) }'

@@ -40,6 +40,12 @@ std::string FormatText(const Report& report, const Options& options) {
   out += "\n";
   out += Format("throughput: %.1f %s/s\n", report.throughput(),
                 report.workload == Workload::kWatch ? "events" : "ops");
+  out += Format("client cpu: %.2f s", report.client_cpu_s);
+  if (report.ok > 0) {
+    out += Format(" (%.1f us per %s)", 1e6 * report.client_cpu_s / static_cast<double>(report.ok),
+                  report.workload == Workload::kWatch ? "event" : "op");
+  }
+  out += "\n";
   out += "latency ms:";
   for (const auto& p : kPercentiles) {
     out += Format(" %s %.3f", p.name, Ms(report.latency.Percentile(p.percent)));
@@ -64,6 +70,7 @@ nlohmann::json ToJson(const Report& report, const Options& options) {
       {"conns", options.conns},
       {"endpoints", options.endpoints},
       {"elapsed_s", report.elapsed_s},
+      {"client_cpu_s", report.client_cpu_s},
       {"ok", report.ok},
       {"errors", report.errors},
       {"throughput", report.throughput()},

@@ -18,7 +18,10 @@ struct Report {
   uint64_t conflicts = 0;  // txn: compare-and-swaps that lost the race (not errors)
   uint64_t puts = 0;       // watch: puts that fed the watchers
   double elapsed_s = 0;    // first request to last completion
-  Histogram latency;       // per operation; watch: from the put's send to the event's arrival
+  // CPU time (user + system) this load generator spent while it measured: on a machine it shares
+  // with the servers, what it leaves them.
+  double client_cpu_s = 0;
+  Histogram latency;  // per operation; watch: from the put's send to the event's arrival
   // A few distinct error messages with their counts, to say what went wrong.
   std::map<std::string, uint64_t> error_samples;
 

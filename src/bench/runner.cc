@@ -2,6 +2,7 @@
 
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -657,6 +658,14 @@ Result<Channels> Connect(const Options& options) {
   return channels;
 }
 
+// User plus system CPU time of this process so far.
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 // Runs fn(i) for i in [0, n) on a few threads; the first error wins.
 Status ParallelFor(uint64_t n, const std::function<Status(uint64_t, int)>& fn) {
   std::atomic<uint64_t> next{0};
@@ -818,6 +827,7 @@ Result<Report> Run(const Options& options) {
     }
   }
 
+  const double cpu_at_start = ProcessCpuSeconds();
   shared.start = Clock::now();
   if (options.duration_s > 0) {
     shared.deadline = shared.start + std::chrono::duration_cast<Clock::duration>(
@@ -841,6 +851,7 @@ Result<Report> Run(const Options& options) {
     }
     missing_events = expected - std::min(expected, shared.events.load());
   }
+  const double cpu_at_end = ProcessCpuSeconds();
   stop();
   RevokeLeases(channels, lease_ids);
 
@@ -868,6 +879,7 @@ Result<Report> Run(const Options& options) {
   }
   report.puts = shared.puts_ok.load();
   report.elapsed_s = std::chrono::duration<double>(last - shared.start).count();
+  report.client_cpu_s = cpu_at_end - cpu_at_start;
   return report;
 }
 

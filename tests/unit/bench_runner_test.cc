@@ -4,9 +4,11 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "bench/options.h"
 #include "bench/runner.h"
@@ -120,6 +122,10 @@ TEST_F(BenchRunner, TimedRunStopsAtItsDuration) {
   EXPECT_EQ(report->errors, 0u);
   EXPECT_GE(report->elapsed_s, 0.45);
   EXPECT_LT(report->elapsed_s, 2.0);
+  // The process's CPU over the measured window: some, and no more than all its cores could give.
+  EXPECT_GT(report->client_cpu_s, 0.0);
+  EXPECT_LT(report->client_cpu_s,
+            report->elapsed_s * std::max(1u, std::thread::hardware_concurrency()) + 0.1);
 }
 
 TEST_F(BenchRunner, KeysHaveTheConfiguredSize) {
