@@ -499,6 +499,16 @@ Status Store::LoadKeyIndex() {
 
 Result<RangeResponse> Store::Range(const RangeRequest& request) const {
   std::shared_lock lock(swap_mutex_);
+  return RangeLocked(request);
+}
+
+std::optional<Result<RangeResponse>> Store::TryRange(const RangeRequest& request) const {
+  std::shared_lock lock(swap_mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) return std::nullopt;
+  return RangeLocked(request);
+}
+
+Result<RangeResponse> Store::RangeLocked(const RangeRequest& request) const {
   SnapshotView view(db_->db.get());
   ASSIGN_OR_RETURN(StoreState state,
                    internal::ReadState(db_->db.get(), db_->state, view.snapshot()));

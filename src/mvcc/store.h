@@ -118,6 +118,9 @@ class Store {
   // --- Reads: any thread. ---
   // Errors: ErrEmptyKey, ErrInvalidSortOption, ErrFutureRev, ErrCompacted.
   Result<RangeResponse> Range(const RangeRequest& request) const;
+  // Range, unless a snapshot install holds the store (swapping the database can take a while,
+  // and waits for live snapshot writers): then nullopt at once. For threads that must not wait.
+  std::optional<Result<RangeResponse>> TryRange(const RangeRequest& request) const;
   // Hash of every revision record up to `revision` that compaction keeps, and the compact
   // revision; equal on members that applied the same log, whatever their physical compaction
   // progress. Errors: ErrFutureRev, ErrCompacted (revision below the compact revision).
@@ -186,6 +189,8 @@ class Store {
   Status LoadKeyIndex();
   // Swaps in the database built in `db_dir_name` (a sibling directory), then reopens.
   Status SwapTo(const std::string& db_dir_name);
+  // Range under swap_mutex_, held shared by the caller.
+  Result<RangeResponse> RangeLocked(const RangeRequest& request) const;
 
   StoreOptions options_;
   mutable std::shared_mutex swap_mutex_;  // Shared by readers; exclusive while swapping the DB.

@@ -3,13 +3,14 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
-#include <algorithm>
 #include <thread>
 
 #include "base/logging.h"
@@ -71,9 +72,10 @@ class KvService final : public etcdserverpb::KV::CallbackService {
                                   const etcdserverpb::RangeRequest* req,
                                   etcdserverpb::RangeResponse* resp) override {
     // The consistency wait holds no thread. A serializable read of one key runs here, on the gRPC
-    // thread: it waits for nothing and costs one lookup, less than handing it to a worker. Every
-    // other read runs on the read pool, since a range's size is unbounded and a linearizable read's
-    // wait ends on the engine or apply thread, which must not do reads.
+    // thread: it waits for nothing and costs one lookup, less than handing it to a worker (unless
+    // a snapshot install holds the store: gRPC's threads must not wait for that). Every other read
+    // runs on the read pool, since a range's size is unbounded and a linearizable read's wait ends
+    // on the engine or apply thread, which must not do reads.
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     auto read = [m = m_, reactor, req, resp] {
       Result<etcdserverpb::RangeResponse> r = m->RangeLocal(*req);
@@ -81,9 +83,15 @@ class KvService final : public etcdserverpb::KV::CallbackService {
       reactor->Finish(ToGrpc(r.ok() ? Status::Ok() : r.status()));
     };
     if (req->serializable() && req->range_end().empty()) {
-      m_->RangeReadyAsync(*req, [read, reactor](Status ready) {
+      m_->RangeReadyAsync(*req, [m = m_, p = reads_, reactor, req, resp, read](Status ready) {
         if (!ready.ok()) return reactor->Finish(ToGrpc(ready));
-        read();
+        std::optional<Result<etcdserverpb::RangeResponse>> r = m->TryRangeLocal(*req);
+        if (!r) {
+          if (!p->Submit(read)) reactor->Finish(ToGrpc(server::ErrTooManyRequests()));
+          return;
+        }
+        if (r->ok()) *resp = std::move(*r).value();
+        reactor->Finish(ToGrpc(r->ok() ? Status::Ok() : r->status()));
       });
       return reactor;
     }

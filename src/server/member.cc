@@ -492,10 +492,21 @@ void Member::RangeReadyAsync(const etcdserverpb::RangeRequest& request,
 }
 
 Result<etcdserverpb::RangeResponse> Member::RangeLocal(const etcdserverpb::RangeRequest& request) {
-  ASSIGN_OR_RETURN(mvcc::RangeResponse range, store_->Range(FromProto(request)));
+  return RangeAnswer(store_->Range(FromProto(request)));
+}
+
+std::optional<Result<etcdserverpb::RangeResponse>> Member::TryRangeLocal(
+    const etcdserverpb::RangeRequest& request) {
+  std::optional<Result<mvcc::RangeResponse>> range = store_->TryRange(FromProto(request));
+  if (!range) return std::nullopt;
+  return RangeAnswer(std::move(*range));
+}
+
+Result<etcdserverpb::RangeResponse> Member::RangeAnswer(Result<mvcc::RangeResponse> range) {
+  RETURN_IF_ERROR(range.status());
   etcdserverpb::RangeResponse response;
-  ToProto(range, &response);
-  FillHeader(response.mutable_header(), range.header.revision);
+  ToProto(*range, &response);
+  FillHeader(response.mutable_header(), range->header.revision);
   return response;
 }
 

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -100,6 +101,9 @@ class Member : private StateMachine, private watch::EventSource {
                        std::function<void(Status)> ready);
   // The read itself, from the local store, with no consistency wait.
   Result<etcdserverpb::RangeResponse> RangeLocal(const etcdserverpb::RangeRequest& request);
+  // RangeLocal, or nullopt at once when it would wait for a snapshot install (gRPC's threads).
+  std::optional<Result<etcdserverpb::RangeResponse>> TryRangeLocal(
+      const etcdserverpb::RangeRequest& request);
   void PutAsync(const etcdserverpb::PutRequest& request, Done<etcdserverpb::PutResponse> done);
   void DeleteRangeAsync(const etcdserverpb::DeleteRangeRequest& request,
                         Done<etcdserverpb::DeleteRangeResponse> done);
@@ -235,6 +239,9 @@ class Member : private StateMachine, private watch::EventSource {
   }
   mvcc::Revision CurrentRevision() override { return store_->CurrentRevision(); }
   mvcc::Revision CompactRevision() override { return store_->CompactRevision(); }
+
+  // The client's answer to a store range (its header this member's).
+  Result<etcdserverpb::RangeResponse> RangeAnswer(Result<mvcc::RangeResponse> range);
 
   struct Applied;  // What one batch produced: answers for waiters, events for watchers.
   void ApplyRequest(mvcc::ApplyBatch& batch, const consensus::Entry& entry, Applied& out);

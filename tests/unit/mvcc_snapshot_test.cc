@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <rocksdb/env.h>
 
+#include <chrono>
+#include <future>
 #include <random>
+#include <thread>
 
 #include "base/crc32c.h"
 #include "mvcc/snapshot.h"
@@ -213,6 +216,41 @@ TEST_F(MvccSnapshotTest, RestoredStorePlusRestOfLogEqualsFullReplay) {
   }
   EXPECT_TRUE(*follower->Range(All()) == *full->Range(All()));
   EXPECT_EQ(*follower->ScanMeta(""), *full->ScanMeta(""));
+}
+
+// An install swaps the database under an exclusive lock, and first waits for live snapshot
+// writers. Range waits for it; TryRange (gRPC's threads use it) answers "not now" at once.
+TEST_F(MvccSnapshotTest, TryRangeDoesNotWaitForAnInstall) {
+  auto a = Open("/src");
+  ApplyRange(*a, MakeLog(3, 50), 1, 51, 5);
+  std::string stream = Stream(*a, "x");
+  auto b = Open("/dst");
+  ApplyRange(*b, MakeLog(4, 20), 1, 21, 5);
+  ASSERT_TRUE(b->TryRange(All()).has_value());
+
+  auto pin = b->NewSnapshotWriter("pin");  // Holds the install at the swap.
+  ASSERT_TRUE(pin.ok());
+  auto installed = std::async(std::launch::async, [&] { return Install(*b, stream, 3); });
+  bool refused = false;
+  std::future<bool> tried;
+  for (int i = 0; i < 2000 && !refused; ++i) {
+    tried = std::async(std::launch::async, [&] { return b->TryRange(All()).has_value(); });
+    if (tried.wait_for(std::chrono::seconds(2)) == std::future_status::timeout) break;
+    refused = !tried.get();
+    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const bool waited = tried.valid();  // Not taken: TryRange was still waiting.
+  EXPECT_FALSE(waited) << "TryRange waited for the install";
+  EXPECT_TRUE(refused) << "the install never held the store";
+  EXPECT_EQ(installed.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  pin->reset();
+  if (waited) tried.wait();
+  ASSERT_EQ(installed.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  ASSERT_TRUE(installed.get().ok());
+  std::optional<Result<RangeResponse>> after = b->TryRange(All());
+  ASSERT_TRUE(after.has_value());
+  ASSERT_TRUE(after->ok());
+  EXPECT_TRUE(**after == *a->Range(All()));
 }
 
 TEST_F(MvccSnapshotTest, InterruptedInstallLeavesTheOldStore) {
