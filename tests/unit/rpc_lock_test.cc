@@ -160,6 +160,17 @@ class ThreeMembers {
   }
   int Port(consensus::NodeId id) const { return base_port_ + static_cast<int>(id); }
   server::testing::LocalNetwork& net() { return net_; }
+  // A lease granted through member `id`.
+  int64_t Grant(consensus::NodeId id, int64_t ttl_s) {
+    auto stub = etcdserverpb::Lease::NewStub(Channel(id));
+    etcdserverpb::LeaseGrantRequest req;
+    req.set_ttl(ttl_s);
+    etcdserverpb::LeaseGrantResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    EXPECT_TRUE(stub->LeaseGrant(&ctx, req, &resp).ok());
+    return resp.id();
+  }
   consensus::NodeId Leader() {
     for (int i = 0; i < 250; ++i) {
       for (auto& [id, m] : members_) {
@@ -364,17 +375,7 @@ TEST(RpcLock, CancelledWaitEndsAndLeavesTheKeyLikeEtcdsServer) {
 TEST(RpcLock, ThreeMembersLockersOnDifferentMembersExcludeEachOther) {
   ThreeMembers c;
   ASSERT_TRUE(c.WaitPublished());
-  auto lease = [&](consensus::NodeId id) {
-    auto stub = etcdserverpb::Lease::NewStub(c.Channel(id));
-    etcdserverpb::LeaseGrantRequest req;
-    req.set_ttl(30);
-    etcdserverpb::LeaseGrantResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    EXPECT_TRUE(stub->LeaseGrant(&ctx, req, &resp).ok());
-    return resp.id();
-  };
-  const int64_t a = lease(1), b = lease(2);
+  const int64_t a = c.Grant(1, 30), b = c.Grant(2, 30);
   LockResult ra = LockNow(c.Channel(1), "x", a);
   ASSERT_TRUE(ra.status.ok()) << ra.status.error_message();
   auto fb = std::async(std::launch::async, [&] { return LockNow(c.Channel(3), "x", b); });
@@ -396,17 +397,7 @@ TEST(RpcLock, ALaggingFollowerDoesNotGrantALockBeforeItSeesTheQueue) {
   const consensus::NodeId leader = c.Leader();
   ASSERT_NE(leader, consensus::kNoNode);
   const consensus::NodeId lagging = leader == 1 ? 2 : 1;
-  auto grant = [&] {
-    auto stub = etcdserverpb::Lease::NewStub(c.Channel(leader));
-    etcdserverpb::LeaseGrantRequest req;
-    req.set_ttl(30);
-    etcdserverpb::LeaseGrantResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    EXPECT_TRUE(stub->LeaseGrant(&ctx, req, &resp).ok());
-    return resp.id();
-  };
-  const int64_t a = grant(), b = grant();
+  const int64_t a = c.Grant(leader, 30), b = c.Grant(leader, 30);
   c.net().SetFilter([lagging](const consensus::Message& m) {
     return m.to == lagging && m.type == consensus::MessageType::kAppend;
   });
