@@ -66,7 +66,7 @@ class QueueWaiter {
  private:
   struct Waiting;
   void Run();
-  // The final, linearizable check on a worker: nothing lower, lease alive.
+  // The last step, on a worker: the lease is still alive (asked of the leader).
   void Finish(std::shared_ptr<Waiting> w);
 
   server::Member* const m_;
