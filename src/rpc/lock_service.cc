@@ -57,8 +57,7 @@ Status CheckLease(Member* m, int64_t lease) {
 // too, and a key's deletion is final (a key put again gets a new, higher create revision). A
 // lagging store can only still show a holder that is gone, which makes the caller wait, never a
 // holder missing. An older view answers "not yet": the watch on the prefix fires when the store
-// applies the key. (Until session 7 a worker repeated the check linearizably, a ReadIndex round
-// per acquisition that this argument makes unnecessary.)
+// applies the key. So no ReadIndex is needed here.
 bool IsFirst(Member* m, const std::string& prefix, int64_t create_revision) {
   etcdserverpb::RangeRequest req;
   req.set_key(prefix);

@@ -77,21 +77,17 @@ class KvService final : public etcdserverpb::KV::CallbackService {
     // runs on the read pool, since a range's size is unbounded and a linearizable read's wait ends
     // on the engine or apply thread, which must not do reads.
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    auto read = [m = m_, reactor, req, resp] {
-      Result<etcdserverpb::RangeResponse> r = m->RangeLocal(*req);
+    auto answer = [reactor, resp](Result<etcdserverpb::RangeResponse> r) {
       if (r.ok()) *resp = std::move(r).value();
       reactor->Finish(ToGrpc(r.ok() ? Status::Ok() : r.status()));
     };
+    auto read = [m = m_, req, answer] { answer(m->RangeLocal(*req)); };
     if (req->serializable() && req->range_end().empty()) {
-      m_->RangeReadyAsync(*req, [m = m_, p = reads_, reactor, req, resp, read](Status ready) {
+      m_->RangeReadyAsync(*req, [m = m_, p = reads_, reactor, req, answer, read](Status ready) {
         if (!ready.ok()) return reactor->Finish(ToGrpc(ready));
         std::optional<Result<etcdserverpb::RangeResponse>> r = m->TryRangeLocal(*req);
-        if (!r) {
-          if (!p->Submit(read)) reactor->Finish(ToGrpc(server::ErrTooManyRequests()));
-          return;
-        }
-        if (r->ok()) *resp = std::move(*r).value();
-        reactor->Finish(ToGrpc(r->ok() ? Status::Ok() : r->status()));
+        if (r) return answer(std::move(*r));
+        if (!p->Submit(read)) reactor->Finish(ToGrpc(server::ErrTooManyRequests()));
       });
       return reactor;
     }
