@@ -127,27 +127,19 @@ grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext*
                                                     const v3electionpb::CampaignRequest* req,
                                                     v3electionpb::CampaignResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  const bool queued = p_->Submit([this, ctx, req, resp, reactor] {
-    const std::string key = QueueKey(req->name(), req->lease());
-    Result<int64_t> rev = EnterQueue(m_, key, req->value(), req->lease(), resp->mutable_header());
-    if (!rev.ok()) {
-      reactor->Finish(ToGrpcStatus(rev.status()));
-      return;
-    }
-    w_->Wait(req->name() + "/", rev.value(), req->lease(), ctx,
-             [this, reactor, resp, req, key, rev = rev.value()](Status s) {
-               if (s.ok()) {
-                 m_->FillHeader(resp->mutable_header());
-                 auto* l = resp->mutable_leader();
-                 l->set_name(req->name());
-                 l->set_key(key);
-                 l->set_rev(rev);
-                 l->set_lease(req->lease());
-               }
-               reactor->Finish(ToGrpcStatus(s));
-             });
-  });
-  if (!queued) reactor->Finish(ToGrpcStatus(server::ErrTooManyRequests()));
+  std::string key = QueueKey(req->name(), req->lease());
+  w_->EnterAndWait(req->name(), key, req->value(), req->lease(), ctx, resp->mutable_header(),
+                   [this, reactor, resp, req, key](Result<int64_t> rev) {
+                     if (rev.ok()) {
+                       m_->FillHeader(resp->mutable_header());
+                       auto* l = resp->mutable_leader();
+                       l->set_name(req->name());
+                       l->set_key(key);
+                       l->set_rev(rev.value());
+                       l->set_lease(req->lease());
+                     }
+                     reactor->Finish(ToGrpcStatus(rev.status()));
+                   });
   return reactor;
 }
 

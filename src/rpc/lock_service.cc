@@ -40,14 +40,16 @@ namespace {
 
 Status LeaseNotFound() { return Status::NotFound(lease::kLeaseNotFoundMessage); }
 
-// Ok when `lease` is alive (granted and not expired).
-Status CheckLease(Member* m, int64_t lease) {
+// Ok when `lease` is alive (granted and not expired); `done` runs once, on any thread. The leader
+// decides expiry: a follower asks it, without holding a thread.
+void CheckLeaseAsync(Member* m, int64_t lease, std::function<void(Status)> done) {
   etcdserverpb::LeaseTimeToLiveRequest req;
   req.set_id(lease);
-  Result<etcdserverpb::LeaseTimeToLiveResponse> r = m->LeaseTimeToLive(req);
-  if (!r.ok()) return r.status().IsNotFound() ? LeaseNotFound() : r.status();
-  if (r.value().ttl() < 0) return LeaseNotFound();  // 0: under a second left, still alive.
-  return Status::Ok();
+  m->LeaseTimeToLiveAsync(req, [done = std::move(done)](
+                                   Result<etcdserverpb::LeaseTimeToLiveResponse> r) {
+    if (!r.ok()) return done(r.status().IsNotFound() ? LeaseNotFound() : r.status());
+    done(r->ttl() < 0 ? LeaseNotFound() : Status::Ok());  // 0: under a second left, still alive.
+  });
 }
 
 // Whether the key with `create_revision` is first under `prefix` (no key there has a lower create
@@ -74,8 +76,9 @@ bool IsFirst(Member* m, const std::string& prefix, int64_t create_revision) {
 
 }  // namespace
 
-Result<int64_t> EnterQueue(Member* m, const std::string& key, const std::string& value,
-                           int64_t lease, etcdserverpb::ResponseHeader* header) {
+void EnterQueueAsync(Member* m, const std::string& key, const std::string& value, int64_t lease,
+                     etcdserverpb::ResponseHeader* header,
+                     std::function<void(Result<int64_t>)> done) {
   // etcd's server checks nothing before the txn: the put fails on an unknown lease when it is
   // applied. The read-back branch (the key exists: the same lease is queued already) would not,
   // so only that branch checks the lease, after the txn: one round trip fewer per lock.
@@ -90,13 +93,18 @@ Result<int64_t> EnterQueue(Member* m, const std::string& key, const std::string&
   put->set_value(value);
   put->set_lease(lease);
   txn.add_failure()->mutable_request_range()->set_key(key);
-  ASSIGN_OR_RETURN(etcdserverpb::TxnResponse r, m->Txn(txn));
-  if (header) *header = r.header();
-  if (r.succeeded()) return r.header().revision();
-  RETURN_IF_ERROR(CheckLease(m, lease));
-  const auto& range = r.responses(0).response_range();
-  if (range.kvs_size() == 0) return Status::Aborted("lock key vanished; retry");
-  return range.kvs(0).create_revision();
+  m->TxnAsync(txn, [m, lease, header, done = std::move(done)](
+                       Result<etcdserverpb::TxnResponse> r) {
+    if (!r.ok()) return done(r.status());
+    if (header) *header = r->header();
+    if (r->succeeded()) return done(r->header().revision());
+    const auto& range = r->responses(0).response_range();
+    if (range.kvs_size() == 0) return done(Status::Aborted("lock key vanished; retry"));
+    CheckLeaseAsync(m, lease, [done, rev = range.kvs(0).create_revision()](Status s) {
+      if (s.ok()) return done(rev);
+      done(s);
+    });
+  });
 }
 
 struct QueueWaiter::Waiting {
@@ -111,8 +119,8 @@ struct QueueWaiter::Waiting {
   std::unique_ptr<watch::WatchStream> stream;  // Wakes the waiter on any change under prefix.
 };
 
-QueueWaiter::QueueWaiter(Member* m, WorkerPool* p)
-    : m_(m), p_(p), thread_([this] {
+QueueWaiter::QueueWaiter(Member* m)
+    : m_(m), thread_([this] {
         SetThreadName("ballot-lockwait");
         Run();
       }) {}
@@ -218,8 +226,9 @@ void QueueWaiter::Run() {
       }
       if (!fail.ok()) {
         w->done(fail);
-      } else if (!p_->Submit([this, w] { Finish(w); })) {
-        w->done(server::ErrTooManyRequests());
+      } else {
+        // etcd issue 11456: the lease may have expired (deleting our key) while we waited.
+        CheckLeaseAsync(m_, w->lease, std::move(w->done));
       }
     }
     std::list<std::function<bool(bool)>> keep;
@@ -231,33 +240,35 @@ void QueueWaiter::Run() {
   }
 }
 
-void QueueWaiter::Finish(std::shared_ptr<Waiting> w) {
-  // etcd issue 11456: the lease may have expired (deleting our key) while we waited. The leader
-  // decides expiry, so this asks the leader.
-  w->done(CheckLease(m_, w->lease));
+void QueueWaiter::EnterAndWait(const std::string& name, const std::string& key,
+                               const std::string& value, int64_t lease,
+                               grpc::CallbackServerContext* ctx,
+                               etcdserverpb::ResponseHeader* header,
+                               std::function<void(Result<int64_t>)> done) {
+  EnterQueueAsync(m_, key, value, lease, header,
+                  [this, prefix = name + "/", lease, ctx, done](Result<int64_t> rev) {
+                    if (!rev.ok()) return done(rev.status());
+                    Wait(prefix, rev.value(), lease, ctx, [done, rev = rev.value()](Status s) {
+                      if (s.ok()) return done(rev);
+                      done(s);
+                    });
+                  });
 }
 
 grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* ctx,
                                             const v3lockpb::LockRequest* req,
                                             v3lockpb::LockResponse* resp) {
+  // Nothing here holds a thread: the txn, the wait and the lease check each call back.
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  const bool queued = p_->Submit([this, ctx, req, resp, reactor] {
-    const std::string key = QueueKey(req->name(), req->lease());
-    Result<int64_t> rev = EnterQueue(m_, key, "", req->lease(), resp->mutable_header());
-    if (!rev.ok()) {
-      reactor->Finish(ToGrpcStatus(rev.status()));
-      return;
-    }
-    waiter_.Wait(req->name() + "/", rev.value(), req->lease(), ctx,
-                 [this, reactor, resp, key](Status s) {
-                   if (s.ok()) {
-                     m_->FillHeader(resp->mutable_header());
-                     resp->set_key(key);
-                   }
-                   reactor->Finish(ToGrpcStatus(s));
-                 });
-  });
-  if (!queued) reactor->Finish(ToGrpcStatus(server::ErrTooManyRequests()));
+  std::string key = QueueKey(req->name(), req->lease());
+  waiter_.EnterAndWait(req->name(), key, "", req->lease(), ctx, resp->mutable_header(),
+                       [this, reactor, resp, key](Result<int64_t> rev) {
+                         if (rev.ok()) {
+                           m_->FillHeader(resp->mutable_header());
+                           resp->set_key(key);
+                         }
+                         reactor->Finish(ToGrpcStatus(rev.status()));
+                       });
   return reactor;
 }
 
@@ -265,14 +276,12 @@ grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext* ctx,
                                               const v3lockpb::UnlockRequest* req,
                                               v3lockpb::UnlockResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  const bool queued = p_->Submit([this, req, resp, reactor] {
-    etcdserverpb::DeleteRangeRequest del;
-    del.set_key(req->key());
-    Result<etcdserverpb::DeleteRangeResponse> r = m_->DeleteRange(del);
-    if (r.ok()) *resp->mutable_header() = r.value().header();
-    reactor->Finish(ToGrpcStatus(r.ok() ? Status::Ok() : r.status()));
+  etcdserverpb::DeleteRangeRequest del;
+  del.set_key(req->key());
+  m_->DeleteRangeAsync(del, [reactor, resp](Result<etcdserverpb::DeleteRangeResponse> r) {
+    if (r.ok()) *resp->mutable_header() = r->header();
+    reactor->Finish(ToGrpcStatus(r.status()));
   });
-  if (!queued) reactor->Finish(ToGrpcStatus(server::ErrTooManyRequests()));
   return reactor;
 }
 

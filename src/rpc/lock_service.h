@@ -2,11 +2,11 @@
 //
 // A locker (or candidate) puts name/<lease id hex> with its lease (or reads it back if it exists);
 // the key's create revision is its place in the queue and its fencing token. It holds the lock
-// once no key under name/ has a lower create revision. Waiting holds no thread: waits are parked
-// in the QueueWaiter, whose one thread re-checks them when a watch on their prefix fires (and
-// every kRecheckMs, to notice cancelled calls). Before answering, the lease is checked again: a
-// lease that expired while waiting gets "requested lease not found", never the lock (etcd issue
-// 11456). See docs/server.md.
+// once no key under name/ has a lower create revision. No step holds a thread: the txn and the
+// lease checks call back when answered, and waits are parked in the QueueWaiter, whose one thread
+// re-checks them when a watch on their prefix fires (and every kRecheckMs, to notice cancelled
+// calls). Before answering, the lease is checked again: a lease that expired while waiting gets
+// "requested lease not found", never the lock (etcd issue 11456). See docs/server.md.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -36,16 +36,18 @@ std::string PrefixEnd(const std::string& prefix);
 std::string QueueKey(const std::string& name, int64_t lease);
 grpc::Status ToGrpcStatus(const Status& s);
 
-// Puts `key` with `lease` and `value` unless it exists; returns its create revision and header.
-Result<int64_t> EnterQueue(server::Member* m, const std::string& key, const std::string& value,
-                           int64_t lease, etcdserverpb::ResponseHeader* header);
+// Puts `key` with `lease` and `value` unless it exists (then checks `lease` is alive); `done` gets
+// the key's create revision, once, on any thread, after `header` is filled from the txn.
+void EnterQueueAsync(server::Member* m, const std::string& key, const std::string& value,
+                     int64_t lease, etcdserverpb::ResponseHeader* header,
+                     std::function<void(Result<int64_t>)> done);
 
 class QueueWaiter {
  public:
   static constexpr int kRecheckMs = 100;
   // A wait whose prefix saw no change is read again this often (a missed wake-up costs no more).
   static constexpr int kFullRecheckMs = 1000;
-  QueueWaiter(server::Member* m, WorkerPool* p);
+  explicit QueueWaiter(server::Member* m);
   ~QueueWaiter();
   QueueWaiter(const QueueWaiter&) = delete;
   QueueWaiter& operator=(const QueueWaiter&) = delete;
@@ -55,6 +57,11 @@ class QueueWaiter {
   // with Ok, the lease error, Cancelled (the call was cancelled) or Unavailable (stopping).
   void Wait(std::string prefix, int64_t create_revision, int64_t lease,
             grpc::CallbackServerContext* ctx, std::function<void(Status)> done);
+  // EnterQueueAsync at `key` (under name/), then Wait: `done` gets the key's create revision (the
+  // fencing token) once the caller holds the lock, or the error.
+  void EnterAndWait(const std::string& name, const std::string& key, const std::string& value,
+                    int64_t lease, grpc::CallbackServerContext* ctx,
+                    etcdserverpb::ResponseHeader* header, std::function<void(Result<int64_t>)> done);
   // A callback run on the waiter thread at every re-check until it returns false (Observe);
   // called once more with stopping = true by Stop (it must then release its watch stream).
   void AddTicker(std::function<bool(bool stopping)> tick);
@@ -66,11 +73,8 @@ class QueueWaiter {
  private:
   struct Waiting;
   void Run();
-  // The last step, on a worker: the lease is still alive (asked of the leader).
-  void Finish(std::shared_ptr<Waiting> w);
 
   server::Member* const m_;
-  WorkerPool* const p_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;                         // Guarded by mu_.
@@ -82,7 +86,7 @@ class QueueWaiter {
 
 class LockService final : public v3lockpb::Lock::CallbackService {
  public:
-  LockService(server::Member* m, WorkerPool* p) : m_(m), p_(p), waiter_(m, p) {}
+  explicit LockService(server::Member* m) : m_(m), waiter_(m) {}
   grpc::ServerUnaryReactor* Lock(grpc::CallbackServerContext* ctx, const v3lockpb::LockRequest* req,
                                  v3lockpb::LockResponse* resp) override;
   grpc::ServerUnaryReactor* Unlock(grpc::CallbackServerContext* ctx,
@@ -92,7 +96,6 @@ class LockService final : public v3lockpb::Lock::CallbackService {
 
  private:
   server::Member* m_;
-  WorkerPool* p_;
   QueueWaiter waiter_;
 };
 

@@ -402,7 +402,8 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
   grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
                                             const etcdserverpb::LeaseTimeToLiveRequest* req,
                                             etcdserverpb::LeaseTimeToLiveResponse* resp) override {
-    return RunUnary(p_, ctx, resp, [m = m_, req] { return m->LeaseTimeToLive(*req); });
+    return RunAsync(ctx, resp,
+                    [m = m_, req](auto done) { m->LeaseTimeToLiveAsync(*req, std::move(done)); });
   }
   grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext* ctx,
                                         const etcdserverpb::LeaseLeasesRequest* req,
@@ -617,7 +618,7 @@ struct RpcServer::Impl {
         cluster(m, &pool),
         maintenance(m, &pool),
         forward(m, &pool),
-        lock(m, &pool),
+        lock(m),
         election(m, &pool, lock.waiter()) {}
 
   static int ReadThreads(const RpcServerOptions& o) {

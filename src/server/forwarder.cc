@@ -291,12 +291,16 @@ void Forwarder::LeaseKeepAliveAsync(const std::vector<std::string>& urls,
       std::move(done));
 }
 
-Result<internal::ForwardResponse> Forwarder::LeaseTimeToLive(
-    const std::vector<std::string>& urls, const etcdserverpb::LeaseTimeToLiveRequest& request,
-    Deadline deadline) {
-  return CallLeader<internal::Forward::Stub, internal::ForwardResponse>(
-      urls, deadline, &Forwarder::StubFor, /*leader_errors_are_answers=*/false,
-      [&](auto* stub, auto* ctx, auto* resp) { return stub->LeaseTimeToLive(ctx, request, resp); });
+void Forwarder::LeaseTimeToLiveAsync(const std::vector<std::string>& urls,
+                                     const etcdserverpb::LeaseTimeToLiveRequest& request,
+                                     Deadline deadline,
+                                     std::function<void(Result<internal::ForwardResponse>)> done) {
+  ForwardAsync<etcdserverpb::LeaseTimeToLiveRequest, internal::ForwardResponse>(
+      this, urls, request, deadline,
+      [](auto* stub, auto* ctx, const auto* req, auto* resp, auto on_done) {
+        stub->async()->LeaseTimeToLive(ctx, req, resp, std::move(on_done));
+      },
+      std::move(done));
 }
 
 }  // namespace ballot::server

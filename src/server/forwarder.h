@@ -47,6 +47,10 @@ class Forwarder {
   void LeaseKeepAliveAsync(const std::vector<std::string>& urls,
                            const etcdserverpb::LeaseKeepAliveRequest& request, Deadline deadline,
                            std::function<void(Result<internal::ForwardResponse>)> done);
+  void LeaseTimeToLiveAsync(const std::vector<std::string>& urls,
+                            const etcdserverpb::LeaseTimeToLiveRequest& request,
+                            Deadline deadline,
+                            std::function<void(Result<internal::ForwardResponse>)> done);
   // Proposals forwarded asynchronously, and the batch calls that carried them.
   struct BatchStats {
     uint64_t proposals = 0;
@@ -77,9 +81,6 @@ class Forwarder {
       Deadline deadline);
   Result<etcdserverpb::MemberUpdateResponse> MemberUpdate(
       const std::vector<std::string>& urls, const etcdserverpb::MemberUpdateRequest& request,
-      Deadline deadline);
-  Result<internal::ForwardResponse> LeaseTimeToLive(
-      const std::vector<std::string>& urls, const etcdserverpb::LeaseTimeToLiveRequest& request,
       Deadline deadline);
 
  private:

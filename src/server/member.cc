@@ -651,13 +651,15 @@ void Member::LeaseKeepAliveAsync(const etcdserverpb::LeaseKeepAliveRequest& requ
 
 Result<etcdserverpb::LeaseTimeToLiveResponse> Member::LeaseTimeToLive(
     const etcdserverpb::LeaseTimeToLiveRequest& request) {
-  (void)WaitForPrimary(RequestDeadline());
-  internal::ForwardResponse fr = HandleForwardedTimeToLive(request);
-  if (IsNotLeader(FromForward(fr))) {
-    const std::vector<std::string> urls = LeaderClientUrls();
-    if (urls.empty()) return ErrNoLeader();
-    ASSIGN_OR_RETURN(fr, forwarder_.LeaseTimeToLive(urls, request, RequestDeadline()));
-  }
+  return Await<etcdserverpb::LeaseTimeToLiveResponse>(
+      [&](Done<etcdserverpb::LeaseTimeToLiveResponse> done) {
+        LeaseTimeToLiveAsync(request, std::move(done));
+      });
+}
+
+Result<etcdserverpb::LeaseTimeToLiveResponse> Member::TimeToLiveAnswer(
+    const etcdserverpb::LeaseTimeToLiveRequest& request,
+    const internal::ForwardResponse& fr) const {
   etcdserverpb::LeaseTimeToLiveResponse response;
   Status s = FromForward(fr);
   if (s.IsNotFound()) {
@@ -670,6 +672,31 @@ Result<etcdserverpb::LeaseTimeToLiveResponse> Member::LeaseTimeToLive(
   }
   FillHeader(response.mutable_header());
   return response;
+}
+
+void Member::LeaseTimeToLiveAsync(const etcdserverpb::LeaseTimeToLiveRequest& request,
+                                  Done<etcdserverpb::LeaseTimeToLiveResponse> done) {
+  // As LeaseKeepAliveAsync: a new leader's lessor is waited for off this thread.
+  if (node_->status().soft.role == consensus::Role::kLeader && !lessor_->primary()) {
+    const bool queued = slow_pool_.Submit([this, request, done] {
+      (void)WaitForPrimary(RequestDeadline());
+      done(TimeToLiveAnswer(request, HandleForwardedTimeToLive(request)));
+    });
+    if (!queued) done(closing_.load() ? ErrStopped() : ErrTooManyRequests());
+    return;
+  }
+  internal::ForwardResponse fr = HandleForwardedTimeToLive(request);
+  if (!IsNotLeader(FromForward(fr))) return done(TimeToLiveAnswer(request, fr));
+  const std::vector<std::string> urls = LeaderClientUrls();
+  if (urls.empty()) return done(ErrNoLeader());
+  forwards_.Begin();
+  forwarder_.LeaseTimeToLiveAsync(
+      urls, request, RequestDeadline(),
+      [this, request, done](Result<internal::ForwardResponse> r) {
+        done(r.ok() ? TimeToLiveAnswer(request, *r)
+                    : Result<etcdserverpb::LeaseTimeToLiveResponse>(r.status()));
+        forwards_.End();
+      });
 }
 
 Result<etcdserverpb::LeaseLeasesResponse> Member::LeaseLeases() {

@@ -127,6 +127,9 @@ class Member : private StateMachine, private watch::EventSource {
                            Done<etcdserverpb::LeaseKeepAliveResponse> done);
   Result<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
       const etcdserverpb::LeaseTimeToLiveRequest& request);
+  // Answers here on the leader, forwards elsewhere; never waits on the calling thread.
+  void LeaseTimeToLiveAsync(const etcdserverpb::LeaseTimeToLiveRequest& request,
+                            Done<etcdserverpb::LeaseTimeToLiveResponse> done);
   Result<etcdserverpb::LeaseLeasesResponse> LeaseLeases();
 
   // ---- etcdserverpb.Cluster ----
@@ -205,6 +208,9 @@ class Member : private StateMachine, private watch::EventSource {
   Result<Response> Await(const std::function<void(Done<Response>)>& start);
   void LinearizableWaitAsync(std::function<void(Status)> ready);
   Result<etcdserverpb::LeaseKeepAliveResponse> KeepAliveAnswer(
+      const internal::ForwardResponse& fr) const;
+  Result<etcdserverpb::LeaseTimeToLiveResponse> TimeToLiveAnswer(
+      const etcdserverpb::LeaseTimeToLiveRequest& request,
       const internal::ForwardResponse& fr) const;
   Status MapProposeError(const Status& s) const;
   // One membership change: `propose` proposes it (an etcd error, or ErrNotLeader on a follower,

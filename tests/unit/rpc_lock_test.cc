@@ -422,5 +422,46 @@ TEST(RpcLock, ALaggingFollowerDoesNotGrantALockBeforeItSeesTheQueue) {
   EXPECT_EQ(got.key, "x/" + Hex(b));
 }
 
+// The lease checks of a lock on a follower are the leader's answers, asked without holding a
+// thread: TimeToLive on a follower, a waiter whose lease expires on a follower, and a second Lock
+// with the same lease (the read-back branch) on another follower.
+TEST(RpcLock, AFollowerAsksTheLeaderAboutLeases) {
+  ThreeMembers c(31630);
+  ASSERT_TRUE(c.WaitPublished());
+  const consensus::NodeId leader = c.Leader();
+  ASSERT_NE(leader, consensus::kNoNode);
+  const consensus::NodeId f1 = leader == 1 ? 2 : 1, f2 = leader == 3 ? 2 : 3;
+  const int64_t holder = c.Grant(leader, 30);
+
+  auto lease = etcdserverpb::Lease::NewStub(c.Channel(f1));
+  etcdserverpb::LeaseTimeToLiveRequest ttl;
+  ttl.set_id(holder);
+  etcdserverpb::LeaseTimeToLiveResponse got;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(lease->LeaseTimeToLive(&ctx, ttl, &got).ok());
+  EXPECT_EQ(got.grantedttl(), 30);
+  EXPECT_GT(got.ttl(), 25);
+  ttl.set_id(0x5151);
+  grpc::ClientContext unknown_ctx;
+  ASSERT_TRUE(lease->LeaseTimeToLive(&unknown_ctx, ttl, &got).ok());
+  EXPECT_EQ(got.ttl(), -1);
+
+  LockResult held = LockNow(c.Channel(f1), "y", holder);
+  ASSERT_TRUE(held.status.ok()) << held.status.error_message();
+  LockResult again = LockNow(c.Channel(f2), "y", holder);  // The same lease: the same key.
+  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
+  EXPECT_EQ(again.key, held.key);
+
+  const int64_t waiter = c.Grant(leader, 1);
+  auto late = std::async(std::launch::async, [&] { return LockNow(c.Channel(f2), "y", waiter); });
+  // The waiter's lease (1 s, never kept alive) expires while the holder keeps the lock.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  Unlock(c.Channel(f1), held.key);
+  ASSERT_EQ(late.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  LockResult lost = late.get();
+  EXPECT_EQ(lost.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(lost.status.error_message(), "etcdserver: requested lease not found");
+}
+
 }  // namespace
 }  // namespace ballot::rpc
