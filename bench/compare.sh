@@ -151,11 +151,17 @@ cluster_peak_rss_mib() {
 }
 
 # name|flags: the workloads of the table. Keys 256 B, values 1 KiB (ballot bench's defaults).
+# Flags starting with @leader or @follower send the whole load to that member (the first
+# follower in member order); otherwise the clients' connections go round the three endpoints. One
+# sequential writer is measured on each role: its latency depends on whether its member must
+# forward to the leader, and with the first endpoint the role would be chance, differing between
+# the systems and the repetitions.
 WORKLOADS=(
   "put-500|put --clients 500 --conns 50"
   "range-linearizable-500|range --clients 500 --conns 50 --key-space 1000"
   "range-serializable-500|range --serializable --clients 500 --conns 50 --key-space 1000"
-  "put-sequential-1|put --clients 1 --conns 1 --sequential-keys"
+  "put-sequential-1-leader|@leader put --clients 1 --conns 1 --sequential-keys"
+  "put-sequential-1-follower|@follower put --clients 1 --conns 1 --sequential-keys"
   "lock-cycles|lock --clients 32 --conns 8 --locks 8"
   "watch-latency|watch --watchers 100 --clients 8 --conns 4 --rate 100"
   "lease-keepalive|lease-keepalive --leases 1000 --clients 100 --conns 10"
@@ -186,18 +192,35 @@ if [[ -n "$ONLY_WORKLOADS" ]]; then
   WORKLOADS=("${kept[@]}")
 fi
 
+# role_endpoint leader|follower: the endpoint of the cluster's leader or of its first follower,
+# from the members' own status (etcd's Maintenance.Status; `ballot status` prints "true" in the
+# fifth field for the leader).
+role_endpoint() {
+  local want=true
+  [[ $1 == follower ]] && want=false
+  "$BALLOT" status --endpoints "$ENDPOINTS" -w simple 2>/dev/null |
+    awk -F', ' -v want="$want" '$5 == want { print $1; exit }'
+}
+
 run_workloads() {
-  local system=$1 rep=$2 entry name flags cpu_before cpu_after out started load
+  local system=$1 rep=$2 entry name flags cpu_before cpu_after out started load endpoints role
   for entry in "${WORKLOADS[@]}"; do
     started=$SECONDS
     # The machine's 1-minute load average: figures taken under other load are not comparable.
     load=$(cut -d' ' -f1 /proc/loadavg)
     name=${entry%%|*}
     flags=${entry#*|}
+    endpoints=$ENDPOINTS
+    if [[ $flags == @* ]]; then
+      role=${flags%% *}
+      endpoints=$(role_endpoint "${role#@}")
+      flags=${flags#* }
+      [[ -n $endpoints ]] || endpoints=$ENDPOINTS  # No answer: the bench run reports the errors.
+    fi
     cpu_before=$(cluster_cpu_s)
     # In the background so that a signal interrupts `wait` and the trap runs at once.
     # shellcheck disable=SC2086  # flags is a list of arguments
-    timeout $((${DURATION%.*} + 120)) "$BALLOT" bench $flags --endpoints "$ENDPOINTS" \
+    timeout $((${DURATION%.*} + 120)) "$BALLOT" bench $flags --endpoints "$endpoints" \
       --duration "$DURATION" --threads 2 --json >"$WORK/bench.out" 2>&1 &
     BENCH_PID=$!
     if wait "$BENCH_PID"; then
