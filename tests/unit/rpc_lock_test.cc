@@ -368,7 +368,8 @@ TEST(RpcLock, CancelledWaitEndsAndLeavesTheKeyLikeEtcdsServer) {
   etcdserverpb::PutResponse pr;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  EXPECT_TRUE(kv->Put(&ctx, put, &pr).ok());
+  const grpc::Status put_status = kv->Put(&ctx, put, &pr);
+  EXPECT_TRUE(put_status.ok()) << put_status.error_message();
   for (auto& f : fs) EXPECT_EQ(f.get().status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
 }
 
