@@ -23,6 +23,8 @@
 # columns print n/a.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/members.sh
+source bench/members.sh
 
 BALLOT=${BALLOT:-build/bin/ballot}
 ETCD=${ETCD:-/usr/bin/etcd}
@@ -91,40 +93,21 @@ peer_url() { echo "http://127.0.0.1:24$1$2"; }
 
 # start_cluster SYSTEM REP: starts 3 members, fills PIDS and ENDPOINTS.
 start_cluster() {
-  local system=$1 rep=$2 s=${SYSTEM_INDEX[$1]} m initial="" cmd
+  local system=$1 rep=$2 s=${SYSTEM_INDEX[$1]} m initial="" ep
   for m in 1 2 3; do initial+="${initial:+,}m$m=$(peer_url "$s" "$m")"; done
   ENDPOINTS=""
   for m in 1 2 3; do
-    local dir="$WORK/$system-$rep/m$m"
-    mkdir -p "$dir"
-    case "$system" in
-      etcd) cmd=("$ETCD") ;;
-      ballot-raft) cmd=("$BALLOT" serve --engine raft) ;;
-      ballot-multipaxos) cmd=("$BALLOT" serve --engine multipaxos) ;;
-    esac
-    cmd+=(--name "m$m" --data-dir "$dir/data"
-      --listen-client-urls "$(client_url "$s" "$m")"
-      --advertise-client-urls "$(client_url "$s" "$m")"
-      --listen-peer-urls "$(peer_url "$s" "$m")"
-      --initial-advertise-peer-urls "$(peer_url "$s" "$m")"
-      --initial-cluster "$initial" --initial-cluster-state new
-      --initial-cluster-token "compare-$system-$rep")
-    "${cmd[@]}" >"$dir/log" 2>&1 &
-    PIDS+=($!)
+    start_member "$system" "m$m" "$WORK/$system-$rep/m$m" "$(client_url "$s" "$m")" \
+      "$(peer_url "$s" "$m")" "$initial" "compare-$system-$rep"
+    PIDS+=("$MEMBER_PID")
     ENDPOINTS+="${ENDPOINTS:+,}127.0.0.1:23$s$m"
   done
-  # Ready when every member accepts a put (the cluster has a leader and all are connected).
-  local deadline=$((SECONDS + 30)) ep
   for ep in ${ENDPOINTS//,/ }; do
-    until "$BALLOT" bench put --endpoints "$ep" --total 1 --clients 1 --conns 1 \
-        --key-prefix compare-ready/ --timeout-ms 2000 --json >/dev/null 2>&1; do
-      if ((SECONDS > deadline)); then
-        echo "compare: $system did not become ready; last log lines:" >&2
-        tail -n 5 "$WORK/$system-$rep"/m*/log >&2
-        return 1
-      fi
-      sleep 0.2
-    done
+    if ! wait_ready "$ep" $((SECONDS + 30)); then
+      echo "compare: $system did not become ready; last log lines:" >&2
+      tail -n 5 "$WORK/$system-$rep"/m*/log >&2
+      return 1
+    fi
   done
 }
 

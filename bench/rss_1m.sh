@@ -14,6 +14,8 @@
 # started here is stopped on exit, also on Ctrl-C. A million keys take 1.5 to 2 minutes a system.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/members.sh
+source bench/members.sh
 
 BALLOT=${BALLOT:-build/bin/ballot}
 ETCD=${ETCD:-/usr/bin/etcd}
@@ -57,29 +59,13 @@ PEER=http://127.0.0.1:24941
 kib() { awk -v f="$1" '$1 == f ":" { print $2 }' "/proc/$PID/status"; }
 
 for system in ${SYSTEMS//,/ }; do
-  dir="$WORK/$system"
-  mkdir -p "$dir"
-  case "$system" in
-    etcd) cmd=("$ETCD") ;;
-    ballot-raft) cmd=("$BALLOT" serve --engine raft) ;;
-    ballot-multipaxos) cmd=("$BALLOT" serve --engine multipaxos) ;;
-  esac
-  cmd+=(--name m1 --data-dir "$dir/data" --listen-client-urls "http://$ENDPOINT"
-    --advertise-client-urls "http://$ENDPOINT" --listen-peer-urls "$PEER"
-    --initial-advertise-peer-urls "$PEER" --initial-cluster "m1=$PEER"
-    --initial-cluster-state new --initial-cluster-token "rss-$system")
-  "${cmd[@]}" >"$dir/log" 2>&1 &
-  PID=$!
-  deadline=$((SECONDS + 30))
-  until "$BALLOT" bench put --endpoints "$ENDPOINT" --total 1 --clients 1 --conns 1 \
-      --key-prefix rss-ready/ --timeout-ms 2000 --json >/dev/null 2>&1; do
-    if ((SECONDS > deadline)); then
-      echo "rss_1m: $system did not become ready; last log lines:" >&2
-      tail -n 5 "$dir/log" >&2
-      exit 1
-    fi
-    sleep 0.2
-  done
+  start_member "$system" m1 "$WORK/$system" "http://$ENDPOINT" "$PEER" "m1=$PEER" "rss-$system"
+  PID=$MEMBER_PID
+  if ! wait_ready "$ENDPOINT" $((SECONDS + 30)); then
+    echo "rss_1m: $system did not become ready; last log lines:" >&2
+    tail -n 5 "$WORK/$system/log" >&2
+    exit 1
+  fi
   echo "$system: loading $KEYS keys" >&2
   out=$("$BALLOT" bench put --endpoints "$ENDPOINT" --total "$KEYS" --key-space "$KEYS" \
     --key-size 32 --value-size 100 --sequential-keys --clients 200 --conns 20 --json)

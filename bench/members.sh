@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Starting etcd and Ballot members for the scripts in bench/ (sourced, not run). Needs BALLOT and
+# ETCD set.
+
+# start_member SYSTEM NAME DIR CLIENT_URL PEER_URL INITIAL_CLUSTER TOKEN: starts one member of
+# SYSTEM (etcd, ballot-raft or ballot-multipaxos) in the background with its data in DIR/data and
+# its output in DIR/log, with the same flags for every system; its pid is in MEMBER_PID.
+start_member() {
+  local system=$1 name=$2 dir=$3 client=$4 peer=$5 initial=$6 token=$7 cmd
+  case "$system" in
+    etcd) cmd=("$ETCD") ;;
+    ballot-raft) cmd=("$BALLOT" serve --engine raft) ;;
+    ballot-multipaxos) cmd=("$BALLOT" serve --engine multipaxos) ;;
+  esac
+  mkdir -p "$dir"
+  cmd+=(--name "$name" --data-dir "$dir/data"
+    --listen-client-urls "$client" --advertise-client-urls "$client"
+    --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer"
+    --initial-cluster "$initial" --initial-cluster-state new --initial-cluster-token "$token")
+  "${cmd[@]}" >"$dir/log" 2>&1 &
+  # shellcheck disable=SC2034  # read by the sourcing script
+  MEMBER_PID=$!
+}
+
+# wait_ready ENDPOINT DEADLINE: returns once a put through ENDPOINT (host:port) succeeds (the
+# cluster has a leader and the member is connected), or fails once SECONDS passes DEADLINE.
+wait_ready() {
+  local endpoint=$1 deadline=$2
+  until "$BALLOT" bench put --endpoints "$endpoint" --total 1 --clients 1 --conns 1 \
+      --key-prefix bench-ready/ --timeout-ms 2000 --json >/dev/null 2>&1; do
+    ((SECONDS > deadline)) && return 1
+    sleep 0.2
+  done
+}
