@@ -9,7 +9,8 @@
 #   --out FILE   also keep the raw results, one JSON object per run (default: a temp file)
 #   --systems LIST    comma-separated subset of etcd,ballot-raft,ballot-multipaxos (default all)
 #   --workloads LIST  comma-separated subset of the workload names below (default all)
-# Environment: BALLOT (default build/bin/ballot), ETCD (default /usr/bin/etcd).
+# Environment: BALLOT (default build/bin/ballot, which is built first, after installing any
+# missing Debian package, so that this runs from a clean clone), ETCD (default /usr/bin/etcd).
 #
 # Every cluster runs on 127.0.0.1 with data in a temp dir and fsync on, with the same flags:
 # members listen for clients on 23<s><m> and for peers on 24<s><m> (s: system 1..3, m: member
@@ -26,6 +27,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/members.sh
 source bench/members.sh
 
+BALLOT_GIVEN=${BALLOT:-}
 BALLOT=${BALLOT:-build/bin/ballot}
 ETCD=${ETCD:-/usr/bin/etcd}
 REPS=3
@@ -49,9 +51,7 @@ if ! [[ "$REPS" =~ ^[1-9][0-9]*$ ]]; then echo "compare: --reps must be >= 1" >&
 if ! [[ "$DURATION" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
   echo "compare: --duration must be a number of seconds" >&2; exit 2
 fi
-for tool in "$BALLOT" "$ETCD" jq; do
-  if ! command -v "$tool" >/dev/null; then echo "compare: $tool not found" >&2; exit 2; fi
-done
+check_tools compare
 
 WORK=$(mktemp -d -t ballot-compare.XXXXXX)
 RESULTS=${OUT:-$WORK/results.jsonl}

@@ -32,3 +32,18 @@ wait_ready() {
     sleep 0.2
   done
 }
+
+# check_tools SCRIPT: unless the caller named its own ballot binary (BALLOT_GIVEN set), installs
+# the Debian packages that are missing and builds build/bin/ballot (each returns at once when there
+# is nothing to do), so that the script runs from a clean clone; then exits with a message naming
+# SCRIPT if ballot, etcd or jq is still missing.
+check_tools() {
+  local script=$1 tool
+  if [[ -z ${BALLOT_GIVEN:-} ]]; then
+    scripts/install-deps.sh >&2
+    scripts/build.sh ballot >&2
+  fi
+  for tool in "$BALLOT" "$ETCD" jq; do
+    if ! command -v "$tool" >/dev/null; then echo "$script: $tool not found" >&2; exit 2; fi
+  done
+}

@@ -9,7 +9,8 @@
 #   --keys N         keys to load (default 1000000)
 #   --systems LIST   comma-separated subset of etcd,ballot-raft,ballot-multipaxos (default all)
 #   --out FILE       also keep the results, one JSON object per system
-# Environment: BALLOT (default build/bin/ballot), ETCD (default /usr/bin/etcd).
+# Environment: BALLOT (default build/bin/ballot, which is built first, after installing any
+# missing Debian package, so that this runs from a clean clone), ETCD (default /usr/bin/etcd).
 # The member listens on 127.0.0.1:23941 (clients) and 127.0.0.1:24941 (peers). Every process
 # started here is stopped on exit, also on Ctrl-C. A million keys take 1.5 to 2 minutes a system.
 set -euo pipefail
@@ -17,6 +18,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/members.sh
 source bench/members.sh
 
+BALLOT_GIVEN=${BALLOT:-}
 BALLOT=${BALLOT:-build/bin/ballot}
 ETCD=${ETCD:-/usr/bin/etcd}
 KEYS=1000000
@@ -27,7 +29,7 @@ while [[ $# -gt 0 ]]; do
     --keys) KEYS=$2; shift 2 ;;
     --systems) SYSTEMS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "rss_1m: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -38,9 +40,7 @@ for system in ${SYSTEMS//,/ }; do
     *) echo "rss_1m: unknown system $system (etcd, ballot-raft, ballot-multipaxos)" >&2; exit 2 ;;
   esac
 done
-for tool in "$BALLOT" "$ETCD" jq; do
-  if ! command -v "$tool" >/dev/null; then echo "rss_1m: $tool not found" >&2; exit 2; fi
-done
+check_tools rss_1m
 
 WORK=$(mktemp -d -t ballot-rss.XXXXXX)
 RESULTS=${OUT:-$WORK/results.jsonl}
