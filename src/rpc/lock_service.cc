@@ -93,8 +93,7 @@ void EnterQueueAsync(Member* m, const std::string& key, const std::string& value
   put->set_value(value);
   put->set_lease(lease);
   txn.add_failure()->mutable_request_range()->set_key(key);
-  m->TxnAsync(txn, [m, lease, header, done = std::move(done)](
-                       Result<etcdserverpb::TxnResponse> r) {
+  m->TxnAsync(txn, [m, lease, header, done = std::move(done)](Result<etcdserverpb::TxnResponse> r) {
     if (!r.ok()) return done(r.status());
     if (header) *header = r->header();
     if (r->succeeded()) return done(r->header().revision());

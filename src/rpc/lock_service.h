@@ -52,16 +52,13 @@ class QueueWaiter {
   QueueWaiter(const QueueWaiter&) = delete;
   QueueWaiter& operator=(const QueueWaiter&) = delete;
 
-  // Waits (without a thread) until no key under `prefix` has a create revision below
-  // `create_revision`, then checks that `lease` is alive; calls `done` once, from any thread,
-  // with Ok, the lease error, Cancelled (the call was cancelled) or Unavailable (stopping).
-  void Wait(std::string prefix, int64_t create_revision, int64_t lease,
-            grpc::CallbackServerContext* ctx, std::function<void(Status)> done);
-  // EnterQueueAsync at `key` (under name/), then Wait: `done` gets the key's create revision (the
-  // fencing token) once the caller holds the lock, or the error.
+  // EnterQueueAsync at `key` (under name/), then waits for its turn: `done` gets the key's create
+  // revision (the fencing token) once the caller holds the lock, or the error (the txn's, the lease
+  // error, Cancelled when the call was cancelled, Unavailable when stopping); once, on any thread.
   void EnterAndWait(const std::string& name, const std::string& key, const std::string& value,
                     int64_t lease, grpc::CallbackServerContext* ctx,
-                    etcdserverpb::ResponseHeader* header, std::function<void(Result<int64_t>)> done);
+                    etcdserverpb::ResponseHeader* header,
+                    std::function<void(Result<int64_t>)> done);
   // A callback run on the waiter thread at every re-check until it returns false (Observe);
   // called once more with stopping = true by Stop (it must then release its watch stream).
   void AddTicker(std::function<bool(bool stopping)> tick);
@@ -72,6 +69,11 @@ class QueueWaiter {
 
  private:
   struct Waiting;
+  // Waits (without a thread) until no key under `prefix` has a create revision below
+  // `create_revision`, then checks that `lease` is alive; calls `done` once, from any thread,
+  // with Ok, the lease error, Cancelled (the call was cancelled) or Unavailable (stopping).
+  void Wait(std::string prefix, int64_t create_revision, int64_t lease,
+            grpc::CallbackServerContext* ctx, std::function<void(Status)> done);
   void Run();
 
   server::Member* const m_;

@@ -48,8 +48,7 @@ class Forwarder {
                            const etcdserverpb::LeaseKeepAliveRequest& request, Deadline deadline,
                            std::function<void(Result<internal::ForwardResponse>)> done);
   void LeaseTimeToLiveAsync(const std::vector<std::string>& urls,
-                            const etcdserverpb::LeaseTimeToLiveRequest& request,
-                            Deadline deadline,
+                            const etcdserverpb::LeaseTimeToLiveRequest& request, Deadline deadline,
                             std::function<void(Result<internal::ForwardResponse>)> done);
   // Proposals forwarded asynchronously, and the batch calls that carried them.
   struct BatchStats {

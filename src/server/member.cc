@@ -691,8 +691,7 @@ void Member::LeaseTimeToLiveAsync(const etcdserverpb::LeaseTimeToLiveRequest& re
   if (urls.empty()) return done(ErrNoLeader());
   forwards_.Begin();
   forwarder_.LeaseTimeToLiveAsync(
-      urls, request, RequestDeadline(),
-      [this, request, done](Result<internal::ForwardResponse> r) {
+      urls, request, RequestDeadline(), [this, request, done](Result<internal::ForwardResponse> r) {
         done(r.ok() ? TimeToLiveAnswer(request, *r)
                     : Result<etcdserverpb::LeaseTimeToLiveResponse>(r.status()));
         forwards_.End();
