@@ -26,10 +26,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/members.sh
 source bench/members.sh
-
-BALLOT_GIVEN=${BALLOT:-}
-BALLOT=${BALLOT:-build/bin/ballot}
-ETCD=${ETCD:-/usr/bin/etcd}
 REPS=3
 DURATION=10
 OUT=""

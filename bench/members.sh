@@ -1,6 +1,10 @@
 # shellcheck shell=bash
-# Starting etcd and Ballot members for the scripts in bench/ (sourced, not run). Needs BALLOT and
-# ETCD set.
+# Starting etcd and Ballot members for the scripts in bench/ (sourced, not run, from the project
+# root). BALLOT and ETCD name the binaries (default build/bin/ballot, /usr/bin/etcd).
+
+BALLOT_GIVEN=${BALLOT:-}  # Set: the caller's own binary, which check_tools does not build.
+BALLOT=${BALLOT:-build/bin/ballot}
+ETCD=${ETCD:-/usr/bin/etcd}
 
 # start_member SYSTEM NAME DIR CLIENT_URL PEER_URL INITIAL_CLUSTER TOKEN: starts one member of
 # SYSTEM (etcd, ballot-raft or ballot-multipaxos) in the background with its data in DIR/data and

@@ -17,10 +17,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/members.sh
 source bench/members.sh
-
-BALLOT_GIVEN=${BALLOT:-}
-BALLOT=${BALLOT:-build/bin/ballot}
-ETCD=${ETCD:-/usr/bin/etcd}
 KEYS=1000000
 SYSTEMS=etcd,ballot-raft,ballot-multipaxos
 OUT=""
