@@ -625,28 +625,41 @@ Result<etcdserverpb::LeaseKeepAliveResponse> Member::KeepAliveAnswer(
   return response;
 }
 
-void Member::LeaseKeepAliveAsync(const etcdserverpb::LeaseKeepAliveRequest& request,
-                                 Done<etcdserverpb::LeaseKeepAliveResponse> done) {
+template <typename Response>
+void Member::AskLessorAsync(
+    const std::function<internal::ForwardResponse()>& here,
+    const std::function<Result<Response>(const internal::ForwardResponse&)>& answer,
+    const ForwardCall& forward, Done<Response> done) {
   // A new leader's lessor is promoted by housekeeping within a round: wait for it off this thread.
   if (node_->status().soft.role == consensus::Role::kLeader && !lessor_->primary()) {
-    const bool queued = slow_pool_.Submit([this, request, done] {
+    const bool queued = slow_pool_.Submit([this, here, answer, done] {
       (void)WaitForPrimary(RequestDeadline());
-      done(KeepAliveAnswer(HandleForwardedKeepAlive(request)));
+      done(answer(here()));
     });
     if (!queued) done(closing_.load() ? ErrStopped() : ErrTooManyRequests());
     return;
   }
-  internal::ForwardResponse fr = HandleForwardedKeepAlive(request);
-  if (!IsNotLeader(FromForward(fr))) return done(KeepAliveAnswer(fr));
+  internal::ForwardResponse fr = here();
+  if (!IsNotLeader(FromForward(fr))) return done(answer(fr));
   const std::vector<std::string> urls = LeaderClientUrls();
   if (urls.empty()) return done(ErrNoLeader());
   forwards_.Begin();
-  forwarder_.LeaseKeepAliveAsync(
-      urls, request, RequestDeadline(), [this, done](Result<internal::ForwardResponse> r) {
-        done(r.ok() ? KeepAliveAnswer(*r)
-                    : Result<etcdserverpb::LeaseKeepAliveResponse>(r.status()));
-        forwards_.End();
-      });
+  forward(urls, RequestDeadline(), [this, answer, done](Result<internal::ForwardResponse> r) {
+    done(r.ok() ? answer(*r) : Result<Response>(r.status()));
+    forwards_.End();
+  });
+}
+
+void Member::LeaseKeepAliveAsync(const etcdserverpb::LeaseKeepAliveRequest& request,
+                                 Done<etcdserverpb::LeaseKeepAliveResponse> done) {
+  AskLessorAsync<etcdserverpb::LeaseKeepAliveResponse>(
+      [this, request] { return HandleForwardedKeepAlive(request); },
+      [this](const internal::ForwardResponse& fr) { return KeepAliveAnswer(fr); },
+      [this, request](const std::vector<std::string>& urls, Deadline deadline,
+                      std::function<void(Result<internal::ForwardResponse>)> on_answer) {
+        forwarder_.LeaseKeepAliveAsync(urls, request, deadline, std::move(on_answer));
+      },
+      std::move(done));
 }
 
 Result<etcdserverpb::LeaseTimeToLiveResponse> Member::LeaseTimeToLive(
@@ -676,26 +689,16 @@ Result<etcdserverpb::LeaseTimeToLiveResponse> Member::TimeToLiveAnswer(
 
 void Member::LeaseTimeToLiveAsync(const etcdserverpb::LeaseTimeToLiveRequest& request,
                                   Done<etcdserverpb::LeaseTimeToLiveResponse> done) {
-  // As LeaseKeepAliveAsync: a new leader's lessor is waited for off this thread.
-  if (node_->status().soft.role == consensus::Role::kLeader && !lessor_->primary()) {
-    const bool queued = slow_pool_.Submit([this, request, done] {
-      (void)WaitForPrimary(RequestDeadline());
-      done(TimeToLiveAnswer(request, HandleForwardedTimeToLive(request)));
-    });
-    if (!queued) done(closing_.load() ? ErrStopped() : ErrTooManyRequests());
-    return;
-  }
-  internal::ForwardResponse fr = HandleForwardedTimeToLive(request);
-  if (!IsNotLeader(FromForward(fr))) return done(TimeToLiveAnswer(request, fr));
-  const std::vector<std::string> urls = LeaderClientUrls();
-  if (urls.empty()) return done(ErrNoLeader());
-  forwards_.Begin();
-  forwarder_.LeaseTimeToLiveAsync(
-      urls, request, RequestDeadline(), [this, request, done](Result<internal::ForwardResponse> r) {
-        done(r.ok() ? TimeToLiveAnswer(request, *r)
-                    : Result<etcdserverpb::LeaseTimeToLiveResponse>(r.status()));
-        forwards_.End();
-      });
+  AskLessorAsync<etcdserverpb::LeaseTimeToLiveResponse>(
+      [this, request] { return HandleForwardedTimeToLive(request); },
+      [this, request](const internal::ForwardResponse& fr) {
+        return TimeToLiveAnswer(request, fr);
+      },
+      [this, request](const std::vector<std::string>& urls, Deadline deadline,
+                      std::function<void(Result<internal::ForwardResponse>)> on_answer) {
+        forwarder_.LeaseTimeToLiveAsync(urls, request, deadline, std::move(on_answer));
+      },
+      std::move(done));
 }
 
 Result<etcdserverpb::LeaseLeasesResponse> Member::LeaseLeases() {

@@ -212,6 +212,16 @@ class Member : private StateMachine, private watch::EventSource {
   Result<etcdserverpb::LeaseTimeToLiveResponse> TimeToLiveAnswer(
       const etcdserverpb::LeaseTimeToLiveRequest& request,
       const internal::ForwardResponse& fr) const;
+  // A request only the leader's lessor answers: `here` answers it on this member, unless this
+  // member does not lead (a new leader's lessor is waited for on the slow pool); then `forward`
+  // sends it to the leader. `answer` turns either into the client's response; `done` runs once.
+  using ForwardCall = std::function<void(const std::vector<std::string>& urls, Deadline deadline,
+                                         std::function<void(Result<internal::ForwardResponse>)>)>;
+  template <typename Response>
+  void AskLessorAsync(
+      const std::function<internal::ForwardResponse()>& here,
+      const std::function<Result<Response>(const internal::ForwardResponse&)>& answer,
+      const ForwardCall& forward, Done<Response> done);
   Status MapProposeError(const Status& s) const;
   // One membership change: `propose` proposes it (an etcd error, or ErrNotLeader on a follower,
   // which then sends the request to the leader with `forward`); then waits until `applied()`
