@@ -36,6 +36,9 @@ class TransportSender : public server::PeerSender {
   void Send(std::vector<consensus::Message> messages) override {
     transport_->Send(std::move(messages));
   }
+  void SendMember(consensus::NodeId to, std::string payload) override {
+    transport_->SendMember(to, std::move(payload));
+  }
 
  private:
   transport::Transport* transport_;
@@ -172,11 +175,18 @@ class ServeCommand : public Command {
           return m->MemberList();
         });
     topts.extra_services.push_back(&peer_cluster_service);
-    transport::Transport transport(topts, [](std::vector<consensus::Message> messages) {
-      server::Member* m = g_member.load();
-      if (m == nullptr) return;  // Not started yet: the engine retransmits.
-      for (auto& msg : messages) m->Step(std::move(msg));
-    });
+    transport::Transport transport(
+        topts,
+        [](std::vector<consensus::Message> messages) {
+          server::Member* m = g_member.load();
+          if (m == nullptr) return;  // Not started yet: the engine retransmits.
+          for (auto& msg : messages) m->Step(std::move(msg));
+        },
+        [](consensus::NodeId from, std::string payload) {
+          server::Member* m = g_member.load();
+          if (m == nullptr) return;  // Not started yet: the asking member times out.
+          m->StepMember(from, std::move(payload));
+        });
     std::mutex peers_mu;
     std::set<consensus::NodeId> peers;  // Guarded by peers_mu.
     auto sync_peers = [&](const std::vector<server::MemberInfo>& members) {

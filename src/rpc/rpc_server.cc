@@ -15,7 +15,7 @@
 
 #include "base/logging.h"
 #include "base/thread_name.h"
-#include "internal.grpc.pb.h"
+#include "internal.pb.h"
 #include "rpc.grpc.pb.h"
 #include "rpc/election_service.h"
 #include "rpc/lock_service.h"
@@ -421,7 +421,7 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
   WorkerPool* p_;
 };
 
-// ---- Cluster, Maintenance, Forward ----
+// ---- Cluster, Maintenance ----
 
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  public:
@@ -554,58 +554,6 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   WorkerPool* p_;
 };
 
-class ForwardService final : public internal::Forward::CallbackService {
- public:
-  ForwardService(Member* m, WorkerPool* p) : m_(m), p_(p) {}
-  grpc::ServerUnaryReactor* Propose(grpc::CallbackServerContext* ctx,
-                                    const internal::InternalRequest* req,
-                                    internal::ForwardResponse* resp) override {
-    return RunAsync(ctx, resp, [m = m_, req](auto done) {
-      m->HandleForwardedPropose(
-          *req, [done = std::move(done)](internal::ForwardResponse fr) { done(std::move(fr)); });
-    });
-  }
-  // Every proposal of the batch goes to the engine at once; the answer waits for the last apply.
-  grpc::ServerUnaryReactor* ProposeBatch(grpc::CallbackServerContext* ctx,
-                                         const internal::ProposalBatch* req,
-                                         internal::ProposalBatchResponse* resp) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    const int n = req->requests_size();
-    if (n == 0) {
-      reactor->Finish(grpc::Status::OK);
-      return reactor;
-    }
-    for (int i = 0; i < n; ++i) resp->add_responses();
-    auto left = std::make_shared<std::atomic<int>>(n);
-    for (int i = 0; i < n; ++i) {
-      m_->HandleForwardedPropose(req->requests(i),
-                                 [reactor, resp, left, i](internal::ForwardResponse fr) {
-                                   *resp->mutable_responses(i) = std::move(fr);
-                                   if (left->fetch_sub(1) == 1) reactor->Finish(grpc::Status::OK);
-                                 });
-    }
-    return reactor;
-  }
-  grpc::ServerUnaryReactor* LeaseKeepAlive(grpc::CallbackServerContext* ctx,
-                                           const etcdserverpb::LeaseKeepAliveRequest* req,
-                                           internal::ForwardResponse* resp) override {
-    // The lessor answers at once: no worker needed.
-    return RunAsync(ctx, resp,
-                    [m = m_, req](auto done) { done(m->HandleForwardedKeepAlive(*req)); });
-  }
-  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
-                                            const etcdserverpb::LeaseTimeToLiveRequest* req,
-                                            internal::ForwardResponse* resp) override {
-    return RunUnary(p_, ctx, resp, [m = m_, req]() -> Result<internal::ForwardResponse> {
-      return m->HandleForwardedTimeToLive(*req);
-    });
-  }
-
- private:
-  Member* m_;
-  WorkerPool* p_;
-};
-
 }  // namespace
 
 struct RpcServer::Impl {
@@ -617,7 +565,6 @@ struct RpcServer::Impl {
         lease(m, &pool),
         cluster(m, &pool),
         maintenance(m, &pool),
-        forward(m, &pool),
         lock(m),
         election(m, &pool, lock.waiter()) {}
 
@@ -634,7 +581,6 @@ struct RpcServer::Impl {
   LeaseService lease;
   ClusterService cluster;
   MaintenanceService maintenance;
-  ForwardService forward;
   LockService lock;  // Owns the queue waiter that Election shares.
   ElectionService election;
   std::unique_ptr<grpc::Server> server;
@@ -665,7 +611,6 @@ Result<std::unique_ptr<RpcServer>> RpcServer::Start(Member* member, RpcServerOpt
   builder.RegisterService(&impl->lease);
   builder.RegisterService(&impl->cluster);
   builder.RegisterService(&impl->maintenance);
-  builder.RegisterService(&impl->forward);
   builder.RegisterService(&impl->lock);
   builder.RegisterService(&impl->election);
   impl->server = builder.BuildAndStart();

@@ -96,6 +96,18 @@ void ToProto(const MemberInfo& m, etcdserverpb::Member* out) {
   out->set_islearner(m.is_learner);
 }
 
+internal::PeerMessage KeepAliveAsk(const etcdserverpb::LeaseKeepAliveRequest& request) {
+  internal::PeerMessage m;
+  *m.mutable_lease_keep_alive() = request;
+  return m;
+}
+
+internal::PeerMessage TimeToLiveAsk(const etcdserverpb::LeaseTimeToLiveRequest& request) {
+  internal::PeerMessage m;
+  *m.mutable_lease_time_to_live() = request;
+  return m;
+}
+
 Status FromForward(const internal::ForwardResponse& r) {
   return Status(static_cast<StatusCode>(r.code()), r.message());
 }
@@ -173,7 +185,12 @@ Status Member::Init(PeerSender* peers) {
   lease_ids_ = std::make_unique<lease::LeaseIdGenerator>(options_.node.id, unix_ms);
   next_request_id_ = ((options_.node.id & 0xffff) << 48) |
                      ((static_cast<uint64_t>(unix_ms) & ((1ull << 40) - 1)) << 8);
+  // Likewise call ids start past those of an earlier run of this member, whose answers a leader
+  // may still deliver after a restart.
+  first_call_ = (static_cast<uint64_t>(unix_ms) & ((1ull << 44) - 1)) << 20;
+  next_call_ = first_call_;
 
+  peers_ = peers;
   NodeOptions node_options = options_.node;
   // The lessor follows leadership at once, so that a new leader renews leases without a gap.
   node_options.on_soft_state = [this](const consensus::SoftState& soft) {
@@ -200,16 +217,14 @@ void Member::Stop() {
     stopping_ = true;
   }
   housekeeping_cv_.notify_all();
+  // Housekeeping may wait for a forwarded proposal (publishing this member's attributes).
+  leader_answers_.Expire(Clock::time_point::max(), ErrStopped());
   if (housekeeping_thread_.joinable()) housekeeping_thread_.join();
   if (node_) node_->Stop();
   // Every asynchronous request still waiting gets its answer before the member goes.
   slow_pool_.Stop();
   wait_.Expire(Clock::time_point::max(), ErrStopped());
-  forwarder_.Stop();  // Cancels the forwarded calls in flight; their callbacks answer them.
-  if (!forwards_.WaitIdle(Clock::now() +
-                          std::chrono::milliseconds(options_.request_timeout_ms + 1000))) {
-    BLOG_ERROR("member {}: forwarded requests still in flight at stop", options_.node.name);
-  }
+  leader_answers_.Expire(Clock::time_point::max(), ErrStopped());
 }
 
 int64_t Member::NowMs() const {
@@ -362,18 +377,57 @@ Result<ApplyResult> Member::FromForwarded(const InternalRequest& request,
 }
 
 void Member::ForwardAsync(std::shared_ptr<Proposal> p) {
-  const std::vector<std::string> urls = LeaderClientUrls();
-  if (urls.empty()) return p->done(ErrNoLeader());
-  forwards_.Begin();
-  forwarder_.ProposeAsync(urls, p->request, p->deadline,
-                          [this, p](Result<internal::ForwardResponse> fr) {
-                            if (fr.ok()) {
-                              p->done(FromForwarded(p->request, *fr));
-                            } else {
-                              p->done(fr.status());
-                            }
-                            forwards_.End();
-                          });
+  const consensus::NodeId leader = node_->status().soft.leader;
+  if (leader == consensus::kNoNode || leader == options_.node.id) return p->done(ErrNoLeader());
+  internal::PeerMessage ask;
+  *ask.mutable_propose() = p->request;
+  AskLeader(leader, std::move(ask), p->deadline, [p](Result<internal::ForwardResponse> fr) {
+    p->done(fr.ok() ? FromForwarded(p->request, *fr) : Result<ApplyResult>(fr.status()));
+  });
+}
+
+void Member::AskLeader(consensus::NodeId leader, internal::PeerMessage ask, Deadline deadline,
+                       std::function<void(Result<internal::ForwardResponse>)> done) {
+  if (closing_.load()) return done(ErrStopped());
+  const uint64_t call = next_call_.fetch_add(1) + 1;
+  ask.set_call(call);
+  leader_answers_.Register(call, deadline, std::move(done));
+  // A member that began to stop after the check above may have expired the table already.
+  if (closing_.load()) leader_answers_.Expire(Clock::time_point::max(), ErrStopped());
+  peers_->SendMember(leader, ask.SerializeAsString());
+}
+
+void Member::AnswerPeer(consensus::NodeId to, uint64_t call, internal::ForwardResponse answer) {
+  internal::PeerMessage m;
+  m.set_call(call);
+  *m.mutable_answer() = std::move(answer);
+  peers_->SendMember(to, m.SerializeAsString());
+}
+
+void Member::StepMember(consensus::NodeId from, std::string payload) {
+  internal::PeerMessage m;
+  if (!m.ParseFromString(payload)) {
+    BLOG_WARN("member {}: dropped an undecodable member message from member {:x}",
+              options_.node.name, from);
+    return;
+  }
+  const uint64_t call = m.call();
+  switch (m.body_case()) {
+    case internal::PeerMessage::kPropose:
+      return HandleForwardedPropose(m.propose(), [this, from, call](internal::ForwardResponse fr) {
+        AnswerPeer(from, call, std::move(fr));
+      });
+    case internal::PeerMessage::kLeaseKeepAlive:
+      return AnswerPeer(from, call, HandleForwardedKeepAlive(m.lease_keep_alive()));
+    case internal::PeerMessage::kLeaseTimeToLive:
+      return AnswerPeer(from, call, HandleForwardedTimeToLive(m.lease_time_to_live()));
+    case internal::PeerMessage::kAnswer:
+      return leader_answers_.Trigger(call, std::move(*m.mutable_answer()));
+    case internal::PeerMessage::BODY_NOT_SET:
+      break;
+  }
+  BLOG_WARN("member {}: dropped a member message of an unknown kind from member {:x}",
+            options_.node.name, from);
 }
 
 template <typename Response>
@@ -629,7 +683,7 @@ template <typename Response>
 void Member::AskLessorAsync(
     const std::function<internal::ForwardResponse()>& here,
     const std::function<Result<Response>(const internal::ForwardResponse&)>& answer,
-    const ForwardCall& forward, Done<Response> done) {
+    internal::PeerMessage ask, Done<Response> done) {
   // A new leader's lessor is promoted by housekeeping within a round: wait for it off this thread.
   if (node_->status().soft.role == consensus::Role::kLeader && !lessor_->primary()) {
     const bool queued = slow_pool_.Submit([this, here, answer, done] {
@@ -641,13 +695,12 @@ void Member::AskLessorAsync(
   }
   internal::ForwardResponse fr = here();
   if (!IsNotLeader(FromForward(fr))) return done(answer(fr));
-  const std::vector<std::string> urls = LeaderClientUrls();
-  if (urls.empty()) return done(ErrNoLeader());
-  forwards_.Begin();
-  forward(urls, RequestDeadline(), [this, answer, done](Result<internal::ForwardResponse> r) {
-    done(r.ok() ? answer(*r) : Result<Response>(r.status()));
-    forwards_.End();
-  });
+  const consensus::NodeId leader = node_->status().soft.leader;
+  if (leader == consensus::kNoNode || leader == options_.node.id) return done(ErrNoLeader());
+  AskLeader(leader, std::move(ask), RequestDeadline(),
+            [answer, done](Result<internal::ForwardResponse> r) {
+              done(r.ok() ? answer(*r) : Result<Response>(r.status()));
+            });
 }
 
 void Member::LeaseKeepAliveAsync(const etcdserverpb::LeaseKeepAliveRequest& request,
@@ -655,11 +708,7 @@ void Member::LeaseKeepAliveAsync(const etcdserverpb::LeaseKeepAliveRequest& requ
   AskLessorAsync<etcdserverpb::LeaseKeepAliveResponse>(
       [this, request] { return HandleForwardedKeepAlive(request); },
       [this](const internal::ForwardResponse& fr) { return KeepAliveAnswer(fr); },
-      [this, request](const std::vector<std::string>& urls, Deadline deadline,
-                      std::function<void(Result<internal::ForwardResponse>)> on_answer) {
-        forwarder_.LeaseKeepAliveAsync(urls, request, deadline, std::move(on_answer));
-      },
-      std::move(done));
+      KeepAliveAsk(request), std::move(done));
 }
 
 Result<etcdserverpb::LeaseTimeToLiveResponse> Member::LeaseTimeToLive(
@@ -694,10 +743,7 @@ void Member::LeaseTimeToLiveAsync(const etcdserverpb::LeaseTimeToLiveRequest& re
       [this, request](const internal::ForwardResponse& fr) {
         return TimeToLiveAnswer(request, fr);
       },
-      [this, request](const std::vector<std::string>& urls, Deadline deadline,
-                      std::function<void(Result<internal::ForwardResponse>)> on_answer) {
-        forwarder_.LeaseTimeToLiveAsync(urls, request, deadline, std::move(on_answer));
-      },
+      TimeToLiveAsk(request),
       std::move(done));
 }
 
@@ -1466,6 +1512,7 @@ void Member::Housekeeping() {
       // still waiting for its entry is answered now rather than only at Stop (a client of a member
       // that is not exited on on_fatal would otherwise hang).
       wait_.Expire(Clock::time_point::max(), ErrStopped());
+      leader_answers_.Expire(Clock::time_point::max(), ErrStopped());
       continue;
     }
     const int64_t now_ms = NowMs();
@@ -1499,6 +1546,7 @@ void Member::Housekeeping() {
     if (leader) AutoCompact(now_ms);
     if (options_.quota_backend_bytes > 0) store_bytes_ = StoreBytes();
     wait_.Expire(Clock::now(), ErrTimeout());
+    leader_answers_.Expire(Clock::now(), ErrTimeout());
     hub_->SyncUnsynced();
     hub_->Tick(now_ms);
 

@@ -87,6 +87,10 @@ class Member : private StateMachine, private watch::EventSource {
   void Stop();
   // A consensus message from a peer (the transport's handler).
   void Step(consensus::Message message) { node_->Step(std::move(message)); }
+  // A member message from a peer (the transport's member handler): a request a follower forwards
+  // to this member as the leader, or the leader's answer to one this member forwarded (see
+  // proto/internal.proto, PeerMessage). Never blocks; an undecodable message is logged and dropped.
+  void StepMember(consensus::NodeId from, std::string payload);
 
   // Asynchronous requests: `done` runs exactly once, on a member or gRPC thread, and must not
   // block.
@@ -162,7 +166,7 @@ class Member : private StateMachine, private watch::EventSource {
   Result<std::string> SnapshotStream();
   Status MoveLeader(consensus::NodeId to);
 
-  // ---- ballot.internal.Forward: requests a follower forwarded (never forwarded again) ----
+  // ---- Requests a follower forwarded (never forwarded again) ----
   void HandleForwardedPropose(const internal::InternalRequest& request,
                               std::function<void(internal::ForwardResponse)> done);
   internal::ForwardResponse HandleForwardedKeepAlive(
@@ -179,7 +183,8 @@ class Member : private StateMachine, private watch::EventSource {
   // The leader's client URLs, for forwarding; empty when no leader is known or it is this member.
   std::vector<std::string> LeaderClientUrls() const;
   NodeStatus node_status() const { return node_->status(); }
-  Forwarder::BatchStats forward_batch_stats() const { return forwarder_.batch_stats(); }
+  // Requests this member forwarded to the leader (proposals, keep-alives, lease checks).
+  uint64_t forwarded_requests() const { return next_call_.load() - first_call_; }
   consensus::NodeId id() const { return options_.node.id; }
   uint64_t cluster_id() const { return options_.node.cluster_id; }
   const MemberOptions& options() const { return options_; }
@@ -195,6 +200,13 @@ class Member : private StateMachine, private watch::EventSource {
   void Attempt(std::shared_ptr<Proposal> p);
   void RetryLater(std::shared_ptr<Proposal> p);
   void ForwardAsync(std::shared_ptr<Proposal> p);
+  // Sends `ask` (its call id is set here) to `leader` over the peer streams; `done` runs once,
+  // with the answer, with ErrTimeout at `deadline` if none came (a lost message, a leader that
+  // stopped), or with ErrStopped when this member stops.
+  void AskLeader(consensus::NodeId leader, internal::PeerMessage ask, Deadline deadline,
+                 std::function<void(Result<internal::ForwardResponse>)> done);
+  // Sends the answer to call `call` of member `to`.
+  void AnswerPeer(consensus::NodeId to, uint64_t call, internal::ForwardResponse answer);
   static Result<ApplyResult> FromForwarded(const internal::InternalRequest& request,
                                            const internal::ForwardResponse& fr);
   // ProposeAsync, waited for.
@@ -213,15 +225,13 @@ class Member : private StateMachine, private watch::EventSource {
       const etcdserverpb::LeaseTimeToLiveRequest& request,
       const internal::ForwardResponse& fr) const;
   // A request only the leader's lessor answers: `here` answers it on this member, unless this
-  // member does not lead (a new leader's lessor is waited for on the slow pool); then `forward`
-  // sends it to the leader. `answer` turns either into the client's response; `done` runs once.
-  using ForwardCall = std::function<void(const std::vector<std::string>& urls, Deadline deadline,
-                                         std::function<void(Result<internal::ForwardResponse>)>)>;
+  // member does not lead (a new leader's lessor is waited for on the slow pool); then `ask` goes
+  // to the leader. `answer` turns either into the client's response; `done` runs once.
   template <typename Response>
   void AskLessorAsync(
       const std::function<internal::ForwardResponse()>& here,
       const std::function<Result<Response>(const internal::ForwardResponse&)>& answer,
-      const ForwardCall& forward, Done<Response> done);
+      internal::PeerMessage ask, Done<Response> done);
   Status MapProposeError(const Status& s) const;
   // One membership change: `propose` proposes it (an etcd error, or ErrNotLeader on a follower,
   // which then sends the request to the leader with `forward`); then waits until `applied()`
@@ -290,9 +300,12 @@ class Member : private StateMachine, private watch::EventSource {
   std::unique_ptr<watch::WatchHub> hub_;
   std::unique_ptr<Node> node_;
   std::unique_ptr<lease::LeaseIdGenerator> lease_ids_;
-  Forwarder forwarder_;
-  // Forwarded proposals in flight: Stop waits for their callbacks, which use this member.
-  InFlight forwards_;
+  Forwarder forwarder_;  // Membership changes on a follower go to the leader's Cluster service.
+  PeerSender* peers_ = nullptr;
+  // Requests forwarded to the leader, waiting for its answer (by call id).
+  BasicWait<internal::ForwardResponse> leader_answers_;
+  uint64_t first_call_ = 0;  // Set by Init.
+  std::atomic<uint64_t> next_call_{0};
   // Waits for a leader on behalf of asynchronous requests (see RetryLater).
   WorkerPool slow_pool_{"ballot-retry", kSlowPoolThreads, kSlowPoolQueueMax};
   Wait wait_;

@@ -51,6 +51,9 @@ class PeerSender {
  public:
   virtual ~PeerSender() = default;
   virtual void Send(std::vector<consensus::Message> messages) = 0;
+  // A message of the member layer (proto/internal.proto's PeerMessage, serialized) for member
+  // `to`; the node never sends one. Like Send it may drop the message, and must not block.
+  virtual void SendMember(consensus::NodeId to, std::string payload) = 0;
 };
 
 // What committed entries are applied to. Called only from the node's apply thread (and from Open,

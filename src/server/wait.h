@@ -1,5 +1,6 @@
 // Wait: proposers waiting for the apply of their request id (etcd's pkg/wait), by callback, so
-// that a waiting request holds no thread.
+// that a waiting request holds no thread. BasicWait<T> is the same for other answers (a member's
+// calls to the leader wait for a ForwardResponse).
 //
 // Every registered callback runs exactly once: with the request's outcome when the apply thread
 // triggers its id, with an error when it is taken back (Take) or its deadline passes (Expire). An
@@ -12,7 +13,6 @@
 #include <google/protobuf/message.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -34,29 +34,31 @@ struct ApplyResult {
 
 using ApplyCallback = std::function<void(Result<ApplyResult>)>;
 
-class Wait {
+template <typename T>
+class BasicWait {
  public:
   using Clock = std::chrono::steady_clock;
+  using Callback = std::function<void(Result<T>)>;
 
-  void Register(uint64_t id, Clock::time_point deadline, ApplyCallback done) {
+  void Register(uint64_t id, Clock::time_point deadline, Callback done) {
     std::lock_guard<std::mutex> lock(mu_);
     waiting_[id] = Waiter{deadline, std::move(done)};
   }
-  void Trigger(uint64_t id, ApplyResult result) {
+  void Trigger(uint64_t id, T result) {
     if (auto done = Take(id)) (*done)(std::move(result));
   }
   // Removes `id`'s callback and returns it (to be run by the caller); nullopt when it already ran.
-  std::optional<ApplyCallback> Take(uint64_t id) {
+  std::optional<Callback> Take(uint64_t id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = waiting_.find(id);
     if (it == waiting_.end()) return std::nullopt;
-    ApplyCallback done = std::move(it->second.done);
+    Callback done = std::move(it->second.done);
     waiting_.erase(it);
     return done;
   }
   // Runs, with `timeout`, every callback whose deadline is at or before `now`.
   void Expire(Clock::time_point now, const Status& timeout) {
-    std::vector<ApplyCallback> expired;
+    std::vector<Callback> expired;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (auto it = waiting_.begin(); it != waiting_.end();) {
@@ -78,33 +80,13 @@ class Wait {
  private:
   struct Waiter {
     Clock::time_point deadline;
-    ApplyCallback done;
+    Callback done;
   };
   mutable std::mutex mu_;
   std::map<uint64_t, Waiter> waiting_;  // Guarded by mu_.
 };
 
-// InFlight: counts callbacks still to come, so that their owner can wait for them before it goes.
-class InFlight {
- public:
-  void Begin() {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++count_;
-  }
-  void End() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (--count_ == 0) idle_.notify_all();
-  }
-  // True when none is left by `deadline`.
-  bool WaitIdle(std::chrono::steady_clock::time_point deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return idle_.wait_until(lock, deadline, [&] { return count_ == 0; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable idle_;
-  int64_t count_ = 0;  // Guarded by mu_.
-};
+// Proposers waiting for the apply of their request.
+using Wait = BasicWait<ApplyResult>;
 
 }  // namespace ballot::server

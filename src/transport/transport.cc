@@ -128,7 +128,8 @@ class Transport::OutStream : public grpc::ClientBidiReactor<peer::Batch, peer::S
 class Transport::PeerLink {
  public:
   struct Queued {
-    std::unique_ptr<peer::Message> message;
+    std::unique_ptr<peer::Message> message;  // Null for a member message.
+    std::string member_payload;
     uint64_t bytes = 0;  // Encoded, with framing.
     bool snapshot = false;
   };
@@ -148,7 +149,10 @@ class Transport::PeerLink {
         BLOG_ERROR(
             "transport {}: dropped a {} message of {} bytes for member {}: larger than "
             "max_message_bytes {}",
-            o.self, consensus::MessageTypeName(static_cast<MessageType>(q.message->type())),
+            o.self,
+            q.message == nullptr
+                ? "member"
+                : consensus::MessageTypeName(static_cast<MessageType>(q.message->type())),
             q.bytes, id_, o.max_message_bytes);
         ++stats_.dropped_messages;
         continue;
@@ -367,7 +371,11 @@ class Transport::PeerLink {
       bytes += q.bytes;
       ++count;
       queued_bytes_ -= q.bytes;
-      s->batch.mutable_messages()->AddAllocated(q.message.release());
+      if (q.message == nullptr) {
+        s->batch.add_member_messages(std::move(q.member_payload));
+      } else {
+        s->batch.mutable_messages()->AddAllocated(q.message.release());
+      }
       lane.pop_front();
     };
     if (!snapshots_.empty()) take(snapshots_);
@@ -521,6 +529,9 @@ class Transport::Receiver : public peer::Peer::CallbackService {
     Count(&ReceiveStats::batches, 1);
     Count(&ReceiveStats::messages, messages.size());
     owner_->Deliver(std::move(messages));
+    for (std::string& payload : *batch->mutable_member_messages()) {
+      owner_->DeliverMember(h.from(), std::move(payload));
+    }
     return grpc::Status::OK;
   }
 
@@ -535,8 +546,10 @@ class Transport::Receiver : public peer::Peer::CallbackService {
 // ---------------------------------------------------------------------------------------------
 // Transport.
 
-Transport::Transport(Options options, Handler handler)
-    : options_(std::move(options)), handler_(std::move(handler)) {}
+Transport::Transport(Options options, Handler handler, MemberHandler member_handler)
+    : options_(std::move(options)),
+      handler_(std::move(handler)),
+      member_handler_(std::move(member_handler)) {}
 
 Transport::~Transport() {
   Stop();
@@ -728,6 +741,22 @@ void Transport::Send(std::vector<Message> messages) {
   dropped_unroutable_ += unroutable;
 }
 
+void Transport::SendMember(NodeId to, std::string payload) {
+  PeerLink::Queued q;
+  q.bytes = payload.size() + kMessageFramingBytesMax;
+  q.member_payload = std::move(payload);
+  std::lock_guard lock(mu_);
+  auto it = peers_.find(to);
+  if (it == peers_.end()) {
+    BLOG_DEBUG("transport {}: no peer {}; dropped a member message", options_.self, to);
+    ++dropped_unroutable_;
+    return;
+  }
+  std::vector<PeerLink::Queued> one;
+  one.push_back(std::move(q));
+  it->second->Enqueue(std::move(one));
+}
+
 std::optional<PeerStats> Transport::GetPeerStats(NodeId id) const {
   std::lock_guard lock(mu_);
   auto it = peers_.find(id);
@@ -779,6 +808,12 @@ void Transport::WakeReconnectLoop() {
 void Transport::Deliver(std::vector<Message> messages) {
   std::lock_guard lock(handler_mu_);
   handler_(std::move(messages));
+}
+
+void Transport::DeliverMember(NodeId from, std::string payload) {
+  if (!member_handler_) return;
+  std::lock_guard lock(handler_mu_);
+  member_handler_(from, std::move(payload));
 }
 
 }  // namespace ballot::transport

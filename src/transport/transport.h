@@ -96,8 +96,12 @@ class Transport {
   // at once; it must not block for long (the member enqueues and returns), since a stream reads
   // its next batch only after the handler returns. It may call Send, never Stop.
   using Handler = std::function<void(std::vector<consensus::Message>)>;
+  // Receives one member-layer message (see SendMember) from the peer `from`, after the consensus
+  // messages of its batch, with the same rules as Handler (one at a time, must not block).
+  using MemberHandler = std::function<void(consensus::NodeId from, std::string payload)>;
 
-  Transport(Options options, Handler handler);
+  // Without a member handler, received member messages are ignored.
+  Transport(Options options, Handler handler, MemberHandler member_handler = nullptr);
   ~Transport();  // Stops.
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -127,6 +131,10 @@ class Transport {
   // and counted in dropped_unroutable(); messages beyond a peer's queue bounds or larger than
   // max_message_bytes are dropped and counted in its PeerStats::dropped_messages.
   void Send(std::vector<consensus::Message> messages);
+  // Queues one message of the member layer for `to`: bytes the transport carries as they are, in
+  // the same queue, batches, order and bounds as the consensus messages sent to that peer (and
+  // dropped and counted by the same rules). The member forwards requests to the leader this way.
+  void SendMember(consensus::NodeId to, std::string payload);
 
   std::optional<PeerStats> GetPeerStats(consensus::NodeId id) const;
   std::map<consensus::NodeId, PeerStats> GetStats() const;
@@ -143,9 +151,11 @@ class Transport {
   void ReconnectLoop();
   void WakeReconnectLoop();
   void Deliver(std::vector<consensus::Message> messages);
+  void DeliverMember(consensus::NodeId from, std::string payload);
 
   const Options options_;
   const Handler handler_;
+  const MemberHandler member_handler_;
 
   std::mutex lifecycle_mu_;  // Serializes Start and Stop.
 
@@ -164,7 +174,7 @@ class Transport {
   bool loop_wake_ = false;
   std::thread loop_thread_;
 
-  std::mutex handler_mu_;  // Serializes calls of handler_.
+  std::mutex handler_mu_;  // Serializes calls of handler_ and member_handler_.
 
   mutable std::mutex receive_mu_;  // Guards receive_stats_.
   ReceiveStats receive_stats_;

@@ -45,7 +45,7 @@ class OneMember {
     EXPECT_TRUE(m.ok()) << m.status().ToString();
     member_ = std::move(m).value();
     Member* raw = member_.get();
-    net_.Attach(1, [raw](consensus::Message msg) { raw->Step(std::move(msg)); });
+    net_.Attach(1, raw);
     RpcServerOptions ro;
     ro.listen_addresses = {"127.0.0.1:" + std::to_string(port)};
     ro.worker_threads = 4;

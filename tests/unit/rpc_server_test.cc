@@ -7,10 +7,12 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "rpc.grpc.pb.h"
+#include "server/errors.h"
 #include "server/member.h"
 #include "server_test_util.h"
 
@@ -62,7 +64,7 @@ class RpcCluster {
       EXPECT_TRUE(m.ok()) << m.status().ToString();
       members_[id] = std::move(m).value();
       Member* raw = members_[id].get();
-      net_.Attach(id, [raw](consensus::Message msg) { raw->Step(std::move(msg)); });
+      net_.Attach(id, raw);
       RpcServerOptions ro;
       ro.listen_addresses = {"127.0.0.1:" + std::to_string(ClientPort(id))};
       ro.worker_threads = 4;
@@ -145,7 +147,7 @@ TEST(RpcServer, PutOnAFollowerIsForwardedAndReadEverywhere) {
   }
 }
 
-TEST(RpcServer, ConcurrentPutsOnAFollowerAreForwardedInBatches) {
+TEST(RpcServer, ConcurrentPutsOnAFollowerAreForwardedToTheLeader) {
   RpcCluster c(31556);
   NodeId leader = c.Leader();
   ASSERT_NE(leader, consensus::kNoNode);
@@ -188,9 +190,8 @@ TEST(RpcServer, ConcurrentPutsOnAFollowerAreForwardedInBatches) {
     revisions.insert(call->response.header().revision());
   }
   EXPECT_EQ(revisions.size(), static_cast<size_t>(kPuts));  // Each its own revision.
-  const server::Forwarder::BatchStats stats = c.members_[follower]->forward_batch_stats();
-  EXPECT_GE(stats.proposals, static_cast<uint64_t>(kPuts));  // And the member's own, if any.
-  EXPECT_LT(stats.batches, stats.proposals);                 // Proposals that waited went together.
+  // Each went to the leader over the peer streams (and the member's own requests, if any).
+  EXPECT_GE(c.members_[follower]->forwarded_requests(), static_cast<uint64_t>(kPuts));
   etcdserverpb::RangeRequest count;
   count.set_key("batch/");
   count.set_range_end("batch0");
@@ -199,6 +200,74 @@ TEST(RpcServer, ConcurrentPutsOnAFollowerAreForwardedInBatches) {
   ASSERT_TRUE(
       etcdserverpb::KV::NewStub(c.Channel(leader))->Range(Ctx().get(), count, &counted).ok());
   EXPECT_EQ(counted.count(), kPuts);
+}
+
+// A forwarded request whose message to the leader is lost gets etcd's timeout at its deadline,
+// and one still waiting when the member stops gets "server stopped" at once.
+TEST(RpcServer, AForwardedRequestWithoutAnAnswerEndsAtItsDeadlineOrAtStop) {
+  RpcCluster c(31570);
+  NodeId leader = c.Leader();
+  ASSERT_NE(leader, consensus::kNoNode);
+  ASSERT_TRUE(c.WaitPublished());
+  NodeId follower = leader == 1 ? 2 : 1;
+  c.net_.SetMemberFilter([follower](NodeId from, NodeId) { return from == follower; });
+  struct Answer {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Status> status;
+    void Set(Status s) {
+      std::lock_guard<std::mutex> lock(mu);
+      status = std::move(s);
+      cv.notify_all();
+    }
+    std::optional<Status> WaitFor(std::chrono::milliseconds d) {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait_for(lock, d, [&] { return status.has_value(); });
+      return status;
+    }
+  };
+  etcdserverpb::PutRequest put;
+  put.set_key("lost");
+  put.set_value("v");
+  const auto start = Clock::now();
+  auto timed_out = std::make_shared<Answer>();
+  c.members_[follower]->PutAsync(
+      put, [timed_out](Result<etcdserverpb::PutResponse> r) { timed_out->Set(r.status()); });
+  etcdserverpb::LeaseKeepAliveRequest keep;
+  keep.set_id(12345);
+  auto keep_timed_out = std::make_shared<Answer>();
+  c.members_[follower]->LeaseKeepAliveAsync(
+      keep, [keep_timed_out](Result<etcdserverpb::LeaseKeepAliveResponse> r) {
+        keep_timed_out->Set(r.status());
+      });
+  // request_timeout_ms is 3 s; housekeeping looks every 100 ms.
+  std::optional<Status> s = timed_out->WaitFor(std::chrono::seconds(10));
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->message(), std::string(server::kErrTimeout));
+  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(2900));
+  s = keep_timed_out->WaitFor(std::chrono::seconds(2));
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->message(), std::string(server::kErrTimeout));
+
+  // The leader hears again, but only the follower's later requests: nothing answers twice.
+  c.net_.SetMemberFilter(nullptr);
+  etcdserverpb::PutResponse got;
+  auto kv = etcdserverpb::KV::NewStub(c.Channel(follower));
+  ASSERT_TRUE(kv->Put(Ctx().get(), put, &got).ok());
+
+  c.net_.SetMemberFilter([follower](NodeId from, NodeId) { return from == follower; });
+  auto stopped = std::make_shared<Answer>();
+  c.members_[follower]->PutAsync(
+      put, [stopped](Result<etcdserverpb::PutResponse> r) { stopped->Set(r.status()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(stopped->WaitFor(std::chrono::milliseconds(0)).has_value());
+  c.servers_[follower]->Stop();
+  const auto stop_start = Clock::now();
+  c.members_[follower]->Stop();
+  s = stopped->WaitFor(std::chrono::seconds(1));
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->message(), std::string(server::kErrStopped));
+  EXPECT_LT(Clock::now() - stop_start, std::chrono::seconds(2));  // Not the 3 s deadline.
 }
 
 TEST(RpcServer, SerializableReadsAreAnsweredByEachMemberWithErrorsAsEtcds) {

@@ -46,7 +46,7 @@ TEST(RpcSnapshot, StreamsTheStoreSnapshotInChunksWithRemainingBytes) {
   auto member = Member::Open(std::move(o), net.EndpointFor(1));
   ASSERT_TRUE(member.ok()) << member.status().ToString();
   Member* m = member->get();
-  net.Attach(1, [m](consensus::Message msg) { m->Step(std::move(msg)); });
+  net.Attach(1, m);
   RpcServerOptions ro;
   ro.listen_addresses = {"127.0.0.1:31730"};
   ro.worker_threads = 2;

@@ -267,6 +267,7 @@ class Machine {
 class NullPeers final : public PeerSender {
  public:
   void Send(std::vector<consensus::Message>) override {}
+  void SendMember(consensus::NodeId, std::string) override {}
 };
 NullPeers null_peers;
 
@@ -984,7 +985,7 @@ class Cluster3 {
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     members_[id] = std::move(m).value();
     Member* raw = members_[id].get();
-    net_.Attach(id, [raw](consensus::Message msg) { raw->Step(std::move(msg)); });
+    net_.Attach(id, raw);
   }
   void Kill(NodeId id) {
     net_.Detach(id);

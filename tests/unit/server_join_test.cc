@@ -127,7 +127,7 @@ class JoinCluster {
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     members_[id] = std::move(m).value();
     Member* raw = members_[id].get();
-    net_.Attach(id, [raw](consensus::Message msg) { raw->Step(std::move(msg)); });
+    net_.Attach(id, raw);
   }
   Member* Leader() {
     for (Deadline end = In(5000); Clock::now() < end;) {

@@ -63,7 +63,7 @@ class MemberCluster {
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     members_[id] = std::move(m).value();
     Member* raw = members_[id].get();
-    net_.Attach(id, [raw](consensus::Message msg) { raw->Step(std::move(msg)); });
+    net_.Attach(id, raw);
   }
   void Kill(NodeId id) {
     net_.Detach(id);

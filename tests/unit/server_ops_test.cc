@@ -67,7 +67,7 @@ class OpsCluster {
       if (!m.ok()) continue;
       members_[id] = std::move(m).value();
       Member* raw = members_[id].get();
-      net_.Attach(id, [raw](consensus::Message msg) { raw->Step(std::move(msg)); });
+      net_.Attach(id, raw);
     }
   }
   ~OpsCluster() {
@@ -371,7 +371,7 @@ TEST(ServerOps, SnapshotRestoreRoundTripBootsANewClusterWithTheData) {
   auto member = Member::Open(std::move(o), net.EndpointFor(id));
   ASSERT_TRUE(member.ok()) << member.status().ToString();
   Member* m = member->get();
-  net.Attach(id, [m](consensus::Message msg) { m->Step(std::move(msg)); });
+  net.Attach(id, m);
   etcdserverpb::RangeRequest get;
   get.set_key("key3");
   Result<etcdserverpb::RangeResponse> got = m->Range(get);

@@ -27,6 +27,9 @@ class LocalNetwork {
     void Send(std::vector<consensus::Message> messages) override {
       for (auto& m : messages) net_->Deliver(id_, std::move(m));
     }
+    void SendMember(consensus::NodeId to, std::string payload) override {
+      net_->DeliverMember(id_, to, std::move(payload));
+    }
 
    private:
     LocalNetwork* net_;
@@ -42,6 +45,16 @@ class LocalNetwork {
   void Attach(consensus::NodeId id, Node* node) {
     Attach(id, [node](consensus::Message m) { node->Step(std::move(m)); });
   }
+  // A member: its consensus messages and its member messages (Member::StepMember).
+  template <typename M>
+    requires requires(M* m, std::string s) { m->StepMember(consensus::NodeId{}, std::move(s)); }
+  void Attach(consensus::NodeId id, M* member) {
+    Attach(id, [member](consensus::Message m) { member->Step(std::move(m)); });
+    std::lock_guard<std::mutex> lock(mu_);
+    members_[id] = [member](consensus::NodeId from, std::string payload) {
+      member->StepMember(from, std::move(payload));
+    };
+  }
   void Attach(consensus::NodeId id, std::function<void(consensus::Message)> deliver) {
     std::lock_guard<std::mutex> lock(mu_);
     nodes_[id] = std::move(deliver);
@@ -49,6 +62,12 @@ class LocalNetwork {
   void Detach(consensus::NodeId id) {
     std::lock_guard<std::mutex> lock(mu_);
     nodes_.erase(id);
+    members_.erase(id);
+  }
+  // Drops the member messages it returns true for (from, to).
+  void SetMemberFilter(std::function<bool(consensus::NodeId, consensus::NodeId)> drop) {
+    std::lock_guard<std::mutex> lock(mu_);
+    drop_member_ = std::move(drop);
   }
   void SetFilter(std::function<bool(const consensus::Message&)> drop) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -72,8 +91,24 @@ class LocalNetwork {
     if (it != nodes_.end()) it->second(std::move(m));
   }
 
+  // Outside the lock: a member may answer (and so send) from within StepMember.
+  void DeliverMember(consensus::NodeId from, consensus::NodeId to, std::string payload) {
+    std::function<void(consensus::NodeId, std::string)> deliver;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cut_.count(from) || cut_.count(to)) return;
+      if (drop_member_ && drop_member_(from, to)) return;
+      auto it = members_.find(to);
+      if (it == members_.end()) return;
+      deliver = it->second;
+    }
+    deliver(from, std::move(payload));
+  }
+
   std::mutex mu_;
   std::map<consensus::NodeId, std::unique_ptr<Endpoint>> endpoints_;
+  std::map<consensus::NodeId, std::function<void(consensus::NodeId, std::string)>> members_;
+  std::function<bool(consensus::NodeId, consensus::NodeId)> drop_member_;
   std::map<consensus::NodeId, std::function<void(consensus::Message)>> nodes_;
   std::set<consensus::NodeId> cut_;
   std::function<bool(const consensus::Message&)> drop_;
