@@ -811,9 +811,7 @@ void Transport::Deliver(std::vector<Message> messages) {
 }
 
 void Transport::DeliverMember(NodeId from, std::string payload) {
-  if (!member_handler_) return;
-  std::lock_guard lock(handler_mu_);
-  member_handler_(from, std::move(payload));
+  if (member_handler_) member_handler_(from, std::move(payload));
 }
 
 }  // namespace ballot::transport
