@@ -743,8 +743,7 @@ void Member::LeaseTimeToLiveAsync(const etcdserverpb::LeaseTimeToLiveRequest& re
       [this, request](const internal::ForwardResponse& fr) {
         return TimeToLiveAnswer(request, fr);
       },
-      TimeToLiveAsk(request),
-      std::move(done));
+      TimeToLiveAsk(request), std::move(done));
 }
 
 Result<etcdserverpb::LeaseLeasesResponse> Member::LeaseLeases() {

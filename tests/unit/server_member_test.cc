@@ -194,18 +194,30 @@ TEST(ServerMember, TxnAndDeleteFollowEtcd) {
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST(ServerMember, ProposalOnAFollowerWithoutTheLeadersClientUrlSaysNoLeader) {
+// Forwarding needs only the peer network: no client URL is published in this test (no rpc
+// servers), and a follower's write still reaches the leader and comes back with its answer.
+TEST(ServerMember, ProposalOnAFollowerIsForwardedOverThePeerNetwork) {
   MemberCluster c;
   ASSERT_TRUE(c.Put("a", "1").ok());
   Member* follower = c.Follower();
   ASSERT_NE(follower, nullptr);
+  const uint64_t forwarded = follower->forwarded_requests();
   etcdserverpb::PutRequest r;
   r.set_key("b");
   r.set_value("2");
-  // No client URLs were published in this test (no rpc servers): nothing to forward to.
+  r.set_prev_kv(true);
   auto resp = follower->Put(r);
-  ASSERT_FALSE(resp.ok());
-  EXPECT_EQ(resp.status().message(), kErrNoLeader);
+  ASSERT_TRUE(resp.ok()) << resp.status().ToString();
+  EXPECT_EQ(resp->header().member_id(), follower->id());
+  EXPECT_GE(resp->header().revision(), 3);  // After the put of "a" at 2.
+  EXPECT_FALSE(resp->has_prev_kv());
+  EXPECT_EQ(follower->forwarded_requests(), forwarded + 1);
+  etcdserverpb::RangeRequest get;
+  get.set_key("b");
+  auto got = c.Leader()->Range(get);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->kvs_size(), 1);
+  EXPECT_EQ(got->kvs(0).value(), "2");
 }
 
 TEST(ServerMember, OversizedRequestIsRefusedWithEtcdsMessage) {

@@ -47,7 +47,7 @@ class LocalNetwork {
   }
   // A member: its consensus messages and its member messages (Member::StepMember).
   template <typename M>
-    requires requires(M* m, std::string s) { m->StepMember(consensus::NodeId{}, std::move(s)); }
+  requires requires(M* m, std::string s) { m->StepMember(consensus::NodeId{}, std::move(s)); }
   void Attach(consensus::NodeId id, M* member) {
     Attach(id, [member](consensus::Message m) { member->Step(std::move(m)); });
     std::lock_guard<std::mutex> lock(mu_);
