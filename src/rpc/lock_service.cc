@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
 
 #include "base/thread_name.h"
 #include "lease/lessor.h"
@@ -52,15 +53,28 @@ void CheckLeaseAsync(Member* m, int64_t lease, std::function<void(Status)> done)
   });
 }
 
-// Whether the key with `create_revision` is first under `prefix` (no key there has a lower create
-// revision; not a count with max_create_revision: etcd's count ignores that filter), read from this
-// member's own store. Exact, not merely possibly stale, once the view read has `create_revision`
-// itself: every key with a lower create revision was created before it and so is in the view
-// too, and a key's deletion is final (a key put again gets a new, higher create revision). A
-// lagging store can only still show a holder that is gone, which makes the caller wait, never a
-// holder missing. An older view answers "not yet": the watch on the prefix fires when the store
-// applies the key. So no ReadIndex is needed here.
-bool IsFirst(Member* m, const std::string& prefix, int64_t create_revision) {
+// The oldest key of a queue as this member's store has it: the view's revision and the lowest
+// create revision under the prefix (0: none). One read serves every wait on that queue.
+//
+// IsFirst: whether the key with `create_revision` is first under the prefix (no key there has a
+// lower create revision; not a count with max_create_revision: etcd's count ignores that filter).
+// Exact, not merely possibly stale, once the view read has `create_revision` itself: every key
+// with a lower create revision was created before it and so is in the view too, and a key's
+// deletion is final (a key put again gets a new, higher create revision). A lagging store can
+// only still show a holder that is gone, which makes the caller wait, never a holder missing. An
+// older view answers "not yet": the watch on the prefix fires when the store applies the key. So
+// no ReadIndex is needed here.
+struct QueueHead {
+  bool ok = false;
+  int64_t revision = 0;
+  int64_t first_create = 0;
+  bool IsFirst(int64_t create_revision) const {
+    return ok && revision >= create_revision &&
+           (first_create == 0 || first_create >= create_revision);
+  }
+};
+
+QueueHead ReadQueueHead(Member* m, const std::string& prefix) {
   etcdserverpb::RangeRequest req;
   req.set_key(prefix);
   req.set_range_end(PrefixEnd(prefix));
@@ -70,8 +84,9 @@ bool IsFirst(Member* m, const std::string& prefix, int64_t create_revision) {
   req.set_keys_only(true);
   req.set_serializable(true);
   Result<etcdserverpb::RangeResponse> r = m->Range(req);
-  if (!r.ok() || r->header().revision() < create_revision) return false;
-  return r->kvs_size() == 0 || r->kvs(0).create_revision() >= create_revision;
+  if (!r.ok()) return QueueHead{};
+  return QueueHead{true, r->header().revision(),
+                   r->kvs_size() == 0 ? 0 : r->kvs(0).create_revision()};
 }
 
 }  // namespace
@@ -207,6 +222,9 @@ void QueueWaiter::Run() {
     // prefix changed are read again (every wait at least every kFullRecheckMs, in case a wake-up
     // was missed); cancellation is noticed on every pass.
     const Clock::time_point now = Clock::now();
+    // Waits on one queue share one read per pass (four lockers per lock read it once, not four
+    // times: most of this thread's work under lock-cycles).
+    std::map<std::string, QueueHead> heads;
     for (auto& w : waits) {
       bool ready = false;
       Status fail;
@@ -216,7 +234,11 @@ void QueueWaiter::Run() {
                  now - w->checked >= std::chrono::milliseconds(kFullRecheckMs)) {
         (void)w->stream->Poll(1024);  // Drained: only the wake-up matters.
         w->checked = now;
-        ready = IsFirst(m_, w->prefix, w->create_revision);
+        auto head = heads.find(w->prefix);
+        if (head == heads.end()) {
+          head = heads.emplace(w->prefix, ReadQueueHead(m_, w->prefix)).first;
+        }
+        ready = head->second.IsFirst(w->create_revision);
       }
       if (!ready && fail.ok()) continue;
       {
