@@ -418,9 +418,21 @@ void Member::StepMember(consensus::NodeId from, std::string payload) {
         AnswerPeer(from, call, std::move(fr));
       });
     case internal::PeerMessage::kLeaseKeepAlive:
-      return AnswerPeer(from, call, HandleForwardedKeepAlive(m.lease_keep_alive()));
-    case internal::PeerMessage::kLeaseTimeToLive:
-      return AnswerPeer(from, call, HandleForwardedTimeToLive(m.lease_time_to_live()));
+    case internal::PeerMessage::kLeaseTimeToLive: {
+      std::function<internal::ForwardResponse()> here;
+      if (m.has_lease_keep_alive()) {
+        here = [this, r = m.lease_keep_alive()] { return HandleForwardedKeepAlive(r); };
+      } else {
+        here = [this, r = m.lease_time_to_live()] { return HandleForwardedTimeToLive(r); };
+      }
+      internal::ForwardResponse fr = here();
+      if (IsNotLeader(FromForward(fr)) && node_->status().soft.role == consensus::Role::kLeader) {
+        return AnswerWhenPrimary(here, [this, from, call](internal::ForwardResponse r) {
+          AnswerPeer(from, call, std::move(r));
+        });
+      }
+      return AnswerPeer(from, call, std::move(fr));
+    }
     case internal::PeerMessage::kAnswer:
       return leader_answers_.Trigger(call, std::move(*m.mutable_answer()));
     case internal::PeerMessage::BODY_NOT_SET:
@@ -679,22 +691,31 @@ Result<etcdserverpb::LeaseKeepAliveResponse> Member::KeepAliveAnswer(
   return response;
 }
 
+void Member::AnswerWhenPrimary(const std::function<internal::ForwardResponse()>& here,
+                               std::function<void(internal::ForwardResponse)> reply) {
+  // This member leads but its lessor is not primary: just elected, or demoted for a moment by a
+  // snapshot install (Lessor::Restore). Housekeeping promotes it within a round; wait for that off
+  // this thread, as often as it takes until the deadline.
+  const bool queued = slow_pool_.Submit([this, here, reply] {
+    const Deadline deadline = RequestDeadline();
+    internal::ForwardResponse again = here();
+    while (IsNotLeader(FromForward(again)) && WaitForPrimary(deadline)) again = here();
+    reply(std::move(again));
+  });
+  if (!queued) reply(ToForward(closing_.load() ? ErrStopped() : ErrTooManyRequests(), nullptr));
+}
+
 template <typename Response>
 void Member::AskLessorAsync(
     const std::function<internal::ForwardResponse()>& here,
     const std::function<Result<Response>(const internal::ForwardResponse&)>& answer,
     internal::PeerMessage ask, Done<Response> done) {
-  // A new leader's lessor is promoted by housekeeping within a round: wait for it off this thread.
-  if (node_->status().soft.role == consensus::Role::kLeader && !lessor_->primary()) {
-    const bool queued = slow_pool_.Submit([this, here, answer, done] {
-      (void)WaitForPrimary(RequestDeadline());
-      done(answer(here()));
-    });
-    if (!queued) done(closing_.load() ? ErrStopped() : ErrTooManyRequests());
-    return;
-  }
   internal::ForwardResponse fr = here();
   if (!IsNotLeader(FromForward(fr))) return done(answer(fr));
+  if (node_->status().soft.role == consensus::Role::kLeader) {
+    return AnswerWhenPrimary(here,
+                             [answer, done](internal::ForwardResponse r) { done(answer(r)); });
+  }
   const consensus::NodeId leader = node_->status().soft.leader;
   if (leader == consensus::kNoNode || leader == options_.node.id) return done(ErrNoLeader());
   AskLeader(leader, std::move(ask), RequestDeadline(),

@@ -225,8 +225,13 @@ class Member : private StateMachine, private watch::EventSource {
       const etcdserverpb::LeaseTimeToLiveRequest& request,
       const internal::ForwardResponse& fr) const;
   // A request only the leader's lessor answers: `here` answers it on this member, unless this
-  // member does not lead (a new leader's lessor is waited for on the slow pool); then `ask` goes
-  // to the leader. `answer` turns either into the client's response; `done` runs once.
+  // member does not lead (a leader's lessor that is not primary yet is waited for:
+  // AnswerWhenPrimary); then `ask` goes to the leader. `answer` turns either into the client's
+  // response; `done` runs once. On the leader whose lessor is not primary yet: `reply` gets
+  // `here()` once the lessor is promoted (or its "not leader" at the request deadline), from the
+  // slow pool.
+  void AnswerWhenPrimary(const std::function<internal::ForwardResponse()>& here,
+                         std::function<void(internal::ForwardResponse)> reply);
   template <typename Response>
   void AskLessorAsync(
       const std::function<internal::ForwardResponse()>& here,
