@@ -217,14 +217,14 @@ void Member::Stop() {
     stopping_ = true;
   }
   housekeeping_cv_.notify_all();
-  // Housekeeping may wait for a forwarded proposal (publishing this member's attributes).
+  // Housekeeping may wait for a forwarded proposal (publishing this member's attributes). No call
+  // registers after this one: AskLeader answers at once once closing_ is set (before this line).
   leader_answers_.Expire(Clock::time_point::max(), ErrStopped());
   if (housekeeping_thread_.joinable()) housekeeping_thread_.join();
   if (node_) node_->Stop();
   // Every asynchronous request still waiting gets its answer before the member goes.
   slow_pool_.Stop();
   wait_.Expire(Clock::time_point::max(), ErrStopped());
-  leader_answers_.Expire(Clock::time_point::max(), ErrStopped());
 }
 
 int64_t Member::NowMs() const {
@@ -425,13 +425,9 @@ void Member::StepMember(consensus::NodeId from, std::string payload) {
       } else {
         here = [this, r = m.lease_time_to_live()] { return HandleForwardedTimeToLive(r); };
       }
-      internal::ForwardResponse fr = here();
-      if (IsNotLeader(FromForward(fr)) && node_->status().soft.role == consensus::Role::kLeader) {
-        return AnswerWhenPrimary(here, [this, from, call](internal::ForwardResponse r) {
-          AnswerPeer(from, call, std::move(r));
-        });
-      }
-      return AnswerPeer(from, call, std::move(fr));
+      return AnswerFromLessor(here, [this, from, call](internal::ForwardResponse r) {
+        AnswerPeer(from, call, std::move(r));
+      });
     }
     case internal::PeerMessage::kAnswer:
       return leader_answers_.Trigger(call, std::move(*m.mutable_answer()));
@@ -691,8 +687,12 @@ Result<etcdserverpb::LeaseKeepAliveResponse> Member::KeepAliveAnswer(
   return response;
 }
 
-void Member::AnswerWhenPrimary(const std::function<internal::ForwardResponse()>& here,
-                               std::function<void(internal::ForwardResponse)> reply) {
+void Member::AnswerFromLessor(const std::function<internal::ForwardResponse()>& here,
+                              std::function<void(internal::ForwardResponse)> reply) {
+  internal::ForwardResponse fr = here();
+  if (!IsNotLeader(FromForward(fr)) || node_->status().soft.role != consensus::Role::kLeader) {
+    return reply(std::move(fr));
+  }
   // This member leads but its lessor is not primary: just elected, or demoted for a moment by a
   // snapshot install (Lessor::Restore). Housekeeping promotes it within a round; wait for that off
   // this thread, as often as it takes until the deadline.
@@ -710,18 +710,18 @@ void Member::AskLessorAsync(
     const std::function<internal::ForwardResponse()>& here,
     const std::function<Result<Response>(const internal::ForwardResponse&)>& answer,
     internal::PeerMessage ask, Done<Response> done) {
-  internal::ForwardResponse fr = here();
-  if (!IsNotLeader(FromForward(fr))) return done(answer(fr));
-  if (node_->status().soft.role == consensus::Role::kLeader) {
-    return AnswerWhenPrimary(here,
-                             [answer, done](internal::ForwardResponse r) { done(answer(r)); });
-  }
-  const consensus::NodeId leader = node_->status().soft.leader;
-  if (leader == consensus::kNoNode || leader == options_.node.id) return done(ErrNoLeader());
-  AskLeader(leader, std::move(ask), RequestDeadline(),
-            [answer, done](Result<internal::ForwardResponse> r) {
-              done(r.ok() ? answer(*r) : Result<Response>(r.status()));
-            });
+  AnswerFromLessor(here, [this, answer, ask = std::move(ask),
+                          done = std::move(done)](internal::ForwardResponse fr) mutable {
+    // Not leader, after waiting if this member leads: the leader's lessor answers.
+    if (!IsNotLeader(FromForward(fr))) return done(answer(fr));
+    const consensus::NodeId leader = node_->status().soft.leader;
+    if (leader == options_.node.id) return done(answer(fr));  // Its lessor never got promoted.
+    if (leader == consensus::kNoNode) return done(ErrNoLeader());
+    AskLeader(leader, std::move(ask), RequestDeadline(),
+              [answer, done](Result<internal::ForwardResponse> r) {
+                done(r.ok() ? answer(*r) : Result<Response>(r.status()));
+              });
+  });
 }
 
 void Member::LeaseKeepAliveAsync(const etcdserverpb::LeaseKeepAliveRequest& request,

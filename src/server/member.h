@@ -224,14 +224,16 @@ class Member : private StateMachine, private watch::EventSource {
   Result<etcdserverpb::LeaseTimeToLiveResponse> TimeToLiveAnswer(
       const etcdserverpb::LeaseTimeToLiveRequest& request,
       const internal::ForwardResponse& fr) const;
-  // A request only the leader's lessor answers: `here` answers it on this member, unless this
-  // member does not lead (a leader's lessor that is not primary yet is waited for:
-  // AnswerWhenPrimary); then `ask` goes to the leader. `answer` turns either into the client's
-  // response; `done` runs once. On the leader whose lessor is not primary yet: `reply` gets
-  // `here()` once the lessor is promoted (or its "not leader" at the request deadline), from the
-  // slow pool.
-  void AnswerWhenPrimary(const std::function<internal::ForwardResponse()>& here,
-                         std::function<void(internal::ForwardResponse)> reply);
+  // `reply` gets `here()` (an answer of this member's lessor). When that is "not leader" but this
+  // member leads, its lessor is not primary yet (just elected, or a snapshot install restored it):
+  // `here()` is asked again once housekeeping promotes it, from the slow pool; "not leader" is the
+  // answer if that has not happened by the request deadline.
+  void AnswerFromLessor(const std::function<internal::ForwardResponse()>& here,
+                        std::function<void(internal::ForwardResponse)> reply);
+
+  // A request only the leader's lessor answers: AnswerFromLessor(`here`) on this member, and when
+  // this member does not lead, `ask` goes to the leader. `answer` turns either into the client's
+  // response; `done` runs once.
   template <typename Response>
   void AskLessorAsync(
       const std::function<internal::ForwardResponse()>& here,
