@@ -211,7 +211,9 @@ TEST(ServerMember, ProposalOnAFollowerIsForwardedOverThePeerNetwork) {
   EXPECT_EQ(resp->header().member_id(), follower->id());
   EXPECT_GE(resp->header().revision(), 3);  // After the put of "a" at 2.
   EXPECT_FALSE(resp->has_prev_kv());
-  EXPECT_EQ(follower->forwarded_requests(), forwarded + 1);
+  // At least the put (the follower may forward its own attributes meanwhile: housekeeping
+  // publishes them once, through the leader).
+  EXPECT_GT(follower->forwarded_requests(), forwarded);
   etcdserverpb::RangeRequest get;
   get.set_key("b");
   auto got = c.Leader()->Range(get);
