@@ -1,9 +1,13 @@
 #include "rpc/lock_service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <set>
+#include <utility>
+#include <vector>
 
 #include "base/thread_name.h"
 #include "lease/lessor.h"
@@ -53,42 +57,6 @@ void CheckLeaseAsync(Member* m, int64_t lease, std::function<void(Status)> done)
   });
 }
 
-// The oldest key of a queue as this member's store has it: the view's revision and the lowest
-// create revision under the prefix (0: none). One read serves every wait on that queue.
-//
-// IsFirst: whether the key with `create_revision` is first under the prefix (no key there has a
-// lower create revision; not a count with max_create_revision: etcd's count ignores that filter).
-// Exact, not merely possibly stale, once the view read has `create_revision` itself: every key
-// with a lower create revision was created before it and so is in the view too, and a key's
-// deletion is final (a key put again gets a new, higher create revision). A lagging store can
-// only still show a holder that is gone, which makes the caller wait, never a holder missing. An
-// older view answers "not yet": the watch on the prefix fires when the store applies the key. So
-// no ReadIndex is needed here.
-struct QueueHead {
-  bool ok = false;
-  int64_t revision = 0;
-  int64_t first_create = 0;
-  bool IsFirst(int64_t create_revision) const {
-    return ok && revision >= create_revision &&
-           (first_create == 0 || first_create >= create_revision);
-  }
-};
-
-QueueHead ReadQueueHead(Member* m, const std::string& prefix) {
-  etcdserverpb::RangeRequest req;
-  req.set_key(prefix);
-  req.set_range_end(PrefixEnd(prefix));
-  req.set_sort_target(etcdserverpb::RangeRequest::CREATE);
-  req.set_sort_order(etcdserverpb::RangeRequest::ASCEND);
-  req.set_limit(1);
-  req.set_keys_only(true);
-  req.set_serializable(true);
-  Result<etcdserverpb::RangeResponse> r = m->Range(req);
-  if (!r.ok()) return QueueHead{};
-  return QueueHead{true, r->header().revision(),
-                   r->kvs_size() == 0 ? 0 : r->kvs(0).create_revision()};
-}
-
 }  // namespace
 
 void EnterQueueAsync(Member* m, const std::string& key, const std::string& value, int64_t lease,
@@ -122,15 +90,56 @@ void EnterQueueAsync(Member* m, const std::string& key, const std::string& value
 }
 
 struct QueueWaiter::Waiting {
-  // Set by the watch on the prefix: something changed there since the last check.
-  std::atomic<bool> changed{true};
-  Clock::time_point checked;  // The last check (waiter thread only).
   std::string prefix;
   int64_t create_revision = 0;
   int64_t lease = 0;
   grpc::CallbackServerContext* ctx = nullptr;
   std::function<void(Status)> done;
-  std::unique_ptr<watch::WatchStream> stream;  // Wakes the waiter on any change under prefix.
+};
+
+// One queue (a lock's or an election's prefix) as this member's store has it: the live keys under
+// the prefix and their create revisions at `revision`, read once and then kept by the events of
+// one watch on the prefix, which every wait in the queue shares.
+//
+// IsFirst: whether the key with `create_revision` is first (no live key has a lower create
+// revision). Exact, not merely possibly stale, once `revision` >= `create_revision`: every key
+// with a lower create revision was created at an earlier revision, so it is in the read or came
+// as an event before the ones of `revision` (a watch delivers each revision once, in order, with
+// no gap), and a key's deletion is final (a key put again gets a new, higher create revision). A
+// lagging store can only still show a holder that is gone, which makes the caller wait, never a
+// holder missing. An older view answers "not yet": the waiting key's own put is still to come as
+// an event. So no ReadIndex is needed here.
+struct QueueWaiter::Queue {
+  std::string prefix;
+  std::atomic<bool> changed{false};  // Set by the watch: events are waiting in the stream.
+  std::unique_ptr<watch::WatchStream> stream;
+  bool known = false;  // The keys below are the store's at `revision`; false: to be read again.
+  int64_t revision = 0;
+  std::map<std::string, int64_t> create_of;             // Live key -> its create revision.
+  std::set<std::pair<int64_t, std::string>> by_create;  // The same, oldest first.
+  uint64_t refreshed_pass = 0;
+  Clock::time_point polled;
+  Clock::time_point used;  // The last pass a wait was in this queue.
+
+  bool IsFirst(int64_t create_revision) const {
+    return known && revision >= create_revision &&
+           (by_create.empty() || by_create.begin()->first >= create_revision);
+  }
+  void Put(const std::string& key, int64_t create_revision) {
+    auto [it, added] = create_of.try_emplace(key, create_revision);
+    if (!added) {
+      if (it->second == create_revision) return;
+      by_create.erase({it->second, key});
+      it->second = create_revision;
+    }
+    by_create.emplace(create_revision, key);
+  }
+  void Delete(const std::string& key) {
+    auto it = create_of.find(key);
+    if (it == create_of.end()) return;
+    by_create.erase({it->second, key});
+    create_of.erase(it);
+  }
 };
 
 QueueWaiter::QueueWaiter(Member* m)
@@ -142,7 +151,7 @@ QueueWaiter::QueueWaiter(Member* m)
 QueueWaiter::~QueueWaiter() { Stop(); }
 
 void QueueWaiter::Stop() {
-  std::list<std::shared_ptr<Waiting>> waits;
+  std::list<std::unique_ptr<Waiting>> waits;
   std::list<std::function<bool(bool)>> tickers;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -151,13 +160,15 @@ void QueueWaiter::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  waits.swap(waiting_);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    waits.swap(waits_);
+    waits.splice(waits.end(), incoming_);
     tickers.swap(tickers_);
   }
   for (auto& w : waits) w->done(server::ErrStopped());
   for (auto& t : tickers) (void)t(true);
+  queues_.clear();  // The thread is gone: their watch streams go before the hub.
 }
 
 void QueueWaiter::Wake() {
@@ -170,26 +181,16 @@ void QueueWaiter::Wake() {
 
 void QueueWaiter::Wait(std::string prefix, int64_t create_revision, int64_t lease,
                        grpc::CallbackServerContext* ctx, std::function<void(Status)> done) {
-  auto w = std::make_shared<Waiting>();
+  auto w = std::make_unique<Waiting>();
   w->prefix = std::move(prefix);
   w->create_revision = create_revision;
   w->lease = lease;
   w->ctx = ctx;
   w->done = std::move(done);
-  // The hub calls `wake` under its own lock: it only flags the wait and the waiter thread. (The
-  // stream lives in the wait, so the raw pointer cannot outlive it.)
-  w->stream = m_->watch_hub()->OpenStream([this, raw = w.get()] {
-    raw->changed.store(true);
-    Wake();
-  });
-  watch::WatchRequest req;
-  req.key = w->prefix;
-  req.range_end = PrefixEnd(w->prefix);
-  (void)w->stream->Watch(req);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_) {
-      waits_.push_back(w);
+      incoming_.push_back(std::move(w));
       woken_ = true;
       cv_.notify_one();
       return;
@@ -206,8 +207,8 @@ void QueueWaiter::AddTicker(std::function<bool(bool)> tick) {
 }
 
 void QueueWaiter::Run() {
+  uint64_t pass = 0;
   while (true) {
-    std::list<std::shared_ptr<Waiting>> waits;
     std::list<std::function<bool(bool)>> tickers;
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -215,35 +216,28 @@ void QueueWaiter::Run() {
                    [&] { return stopping_ || woken_; });
       if (stopping_) return;
       woken_ = false;
-      waits = waits_;
+      waiting_.splice(waiting_.end(), incoming_);
       tickers.swap(tickers_);
     }
-    // Outside mu_: the hub's wake callback takes mu_ under the hub's lock. Only the waits whose
-    // prefix changed are read again (every wait at least every kFullRecheckMs, in case a wake-up
-    // was missed); cancellation is noticed on every pass.
+    // Outside mu_: the hub's wake callback takes mu_ under the hub's lock. Each queue is brought
+    // up to date once per pass, whatever number of waits it holds; cancellation is noticed on
+    // every pass.
+    ++pass;
     const Clock::time_point now = Clock::now();
-    // Waits on one queue share one read per pass (four lockers per lock read it once, not four
-    // times: most of this thread's work under lock-cycles).
-    std::map<std::string, QueueHead> heads;
-    for (auto& w : waits) {
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      Waiting* w = it->get();
       bool ready = false;
       Status fail;
       if (w->ctx->IsCancelled()) {
         fail = Status(StatusCode::kCancelled, "lock wait cancelled");
-      } else if (w->changed.exchange(false) ||
-                 now - w->checked >= std::chrono::milliseconds(kFullRecheckMs)) {
-        (void)w->stream->Poll(1024);  // Drained: only the wake-up matters.
-        w->checked = now;
-        auto head = heads.find(w->prefix);
-        if (head == heads.end()) {
-          head = heads.emplace(w->prefix, ReadQueueHead(m_, w->prefix)).first;
-        }
-        ready = head->second.IsFirst(w->create_revision);
+      } else {
+        Queue& q = Refreshed(w->prefix, pass);
+        q.used = now;
+        ready = q.IsFirst(w->create_revision);
       }
-      if (!ready && fail.ok()) continue;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        waits_.remove(w);
+      if (!ready && fail.ok()) {
+        ++it;
+        continue;
       }
       if (!fail.ok()) {
         w->done(fail);
@@ -251,7 +245,11 @@ void QueueWaiter::Run() {
         // etcd issue 11456: the lease may have expired (deleting our key) while we waited.
         CheckLeaseAsync(m_, w->lease, std::move(w->done));
       }
+      it = waiting_.erase(it);
     }
+    std::erase_if(queues_, [&](const auto& entry) {
+      return now - entry.second->used >= std::chrono::milliseconds(kFullRecheckMs);
+    });
     std::list<std::function<bool(bool)>> keep;
     for (auto& t : tickers) {
       if (t(false)) keep.push_back(std::move(t));
@@ -259,6 +257,68 @@ void QueueWaiter::Run() {
     std::lock_guard<std::mutex> lock(mu_);
     tickers_.splice(tickers_.end(), keep);
   }
+}
+
+QueueWaiter::Queue& QueueWaiter::Refreshed(const std::string& prefix, uint64_t pass) {
+  auto it = queues_.find(prefix);
+  if (it == queues_.end()) {
+    auto q = std::make_unique<Queue>();
+    q->prefix = prefix;
+    it = queues_.emplace(prefix, std::move(q)).first;
+  }
+  Queue& q = *it->second;
+  if (q.refreshed_pass == pass) return q;
+  q.refreshed_pass = pass;
+  const Clock::time_point now = Clock::now();
+  if (q.known &&
+      (q.changed.exchange(false) || now - q.polled >= std::chrono::milliseconds(kFullRecheckMs))) {
+    q.polled = now;
+    for (std::vector<watch::WatchResponse> rs = q.stream->Poll(1024); !rs.empty() && q.known;
+         rs = q.stream->Poll(1024)) {
+      for (const watch::WatchResponse& r : rs) {
+        if (r.canceled) {
+          q.known = false;  // Compacted past (a snapshot was installed): read it again.
+          break;
+        }
+        for (const mvcc::Event& e : r.events) {
+          if (e.type == mvcc::EventType::kPut) {
+            q.Put(e.kv.key, e.kv.create_revision);
+          } else {
+            q.Delete(e.kv.key);
+          }
+          q.revision = std::max(q.revision, e.kv.mod_revision);
+        }
+      }
+    }
+  }
+  if (!q.known) Resync(q);
+  return q;
+}
+
+void QueueWaiter::Resync(Queue& q) {
+  // A fresh stream: the old one's watcher and undelivered events go with it.
+  q.stream = m_->watch_hub()->OpenStream([this, raw = &q] {
+    raw->changed.store(true);
+    Wake();
+  });
+  q.create_of.clear();
+  q.by_create.clear();
+  q.changed.store(false);
+  q.polled = Clock::now();
+  etcdserverpb::RangeRequest req;
+  req.set_key(q.prefix);
+  req.set_range_end(PrefixEnd(q.prefix));
+  req.set_keys_only(true);
+  req.set_serializable(true);
+  Result<etcdserverpb::RangeResponse> r = m_->Range(req);
+  if (!r.ok()) return;  // Not known: the next pass tries again.
+  for (const auto& kv : r->kvs()) q.Put(kv.key(), kv.create_revision());
+  q.revision = r->header().revision();
+  watch::WatchRequest watch;
+  watch.key = q.prefix;
+  watch.range_end = PrefixEnd(q.prefix);
+  watch.start_revision = q.revision + 1;
+  q.known = q.stream->Watch(watch).ok();
 }
 
 void QueueWaiter::EnterAndWait(const std::string& name, const std::string& key,

@@ -4,9 +4,10 @@
 // the key's create revision is its place in the queue and its fencing token. It holds the lock
 // once no key under name/ has a lower create revision. No step holds a thread: the txn and the
 // lease checks call back when answered, and waits are parked in the QueueWaiter, whose one thread
-// re-checks them when a watch on their prefix fires (and every kRecheckMs, to notice cancelled
-// calls). Before answering, the lease is checked again: a lease that expired while waiting gets
-// "requested lease not found", never the lock (etcd issue 11456). See docs/server.md.
+// keeps each queue's keys from one watch on its prefix and re-checks the queue's waits when that
+// watch fires (and every kRecheckMs, to notice cancelled calls). Before answering, the lease is
+// checked again: a lease that expired while waiting gets "requested lease not found", never the
+// lock (etcd issue 11456). See docs/server.md.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -16,6 +17,7 @@
 #include <condition_variable>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,7 +47,8 @@ void EnterQueueAsync(server::Member* m, const std::string& key, const std::strin
 class QueueWaiter {
  public:
   static constexpr int kRecheckMs = 100;
-  // A wait whose prefix saw no change is read again this often (a missed wake-up costs no more).
+  // A queue whose watch did not fire is polled this often (a missed wake-up costs no more), and a
+  // queue nobody waits in is dropped after this long.
   static constexpr int kFullRecheckMs = 1000;
   explicit QueueWaiter(server::Member* m);
   ~QueueWaiter();
@@ -69,20 +72,29 @@ class QueueWaiter {
 
  private:
   struct Waiting;
+  struct Queue;
   // Waits (without a thread) until no key under `prefix` has a create revision below
   // `create_revision`, then checks that `lease` is alive; calls `done` once, from any thread,
   // with Ok, the lease error, Cancelled (the call was cancelled) or Unavailable (stopping).
   void Wait(std::string prefix, int64_t create_revision, int64_t lease,
             grpc::CallbackServerContext* ctx, std::function<void(Status)> done);
   void Run();
+  // Waiter thread: the queue of `prefix`, brought up to date with its watch's events.
+  Queue& Refreshed(const std::string& prefix, uint64_t pass);
+  // Waiter thread: reads the queue's keys afresh and watches the prefix from the next revision.
+  void Resync(Queue& q);
 
   server::Member* const m_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;                         // Guarded by mu_.
   bool woken_ = false;                            // Guarded by mu_.
-  std::list<std::shared_ptr<Waiting>> waits_;     // Guarded by mu_.
+  std::list<std::unique_ptr<Waiting>> incoming_;  // Guarded by mu_: new waits.
   std::list<std::function<bool(bool)>> tickers_;  // Guarded by mu_.
+  // Waiter thread only (then Stop): the waits taken from incoming_, and the queues that waits are
+  // (or were lately) in, by prefix.
+  std::list<std::unique_ptr<Waiting>> waiting_;
+  std::map<std::string, std::unique_ptr<Queue>> queues_;
   std::thread thread_;
 };
 

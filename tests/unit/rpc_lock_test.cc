@@ -112,7 +112,8 @@ class OneMember {
 // Three members in one process (in-process peer network), each serving on 31610 + id.
 class ThreeMembers {
  public:
-  explicit ThreeMembers(int base_port = 31610) : base_port_(base_port) {
+  explicit ThreeMembers(int base_port = 31610, uint64_t snapshot_count = 100000)
+      : base_port_(base_port) {
     std::vector<MemberInfo> initial;
     for (consensus::NodeId id : {1, 2, 3}) {
       MemberInfo m;
@@ -133,6 +134,7 @@ class ThreeMembers {
       o.node.tick_ms = 10;
       o.node.election_ticks = 10;
       o.node.seed = id;
+      o.node.snapshot_count = snapshot_count;
       o.store_dir = dir + "/db";
       o.initial_members = initial;
       o.client_urls = {"http://127.0.0.1:" + std::to_string(Port(id))};
@@ -421,6 +423,52 @@ TEST(RpcLock, ALaggingFollowerDoesNotGrantALockBeforeItSeesTheQueue) {
   LockResult got = later.get();
   ASSERT_TRUE(got.status.ok()) << got.status.error_message();
   EXPECT_EQ(got.key, "x/" + Hex(b));
+}
+
+// A follower keeps each lock queue's keys from a watch on its prefix. Cut off while the holder
+// unlocks, and behind the leader's compacted history and log, it catches up by a snapshot, and the
+// watch it had is cancelled ("compacted"): the queue must be read again, or the waiter on that
+// follower would wait for a holder that is long gone.
+TEST(RpcLock, AWaiterOnAFollowerGetsTheLockAfterItsStoreWasReplacedByASnapshot) {
+  ThreeMembers c(31640, /*snapshot_count=*/8);
+  ASSERT_TRUE(c.WaitPublished());
+  const consensus::NodeId leader = c.Leader();
+  ASSERT_NE(leader, consensus::kNoNode);
+  const consensus::NodeId f = leader == 1 ? 2 : 1;
+  const int64_t a = c.Grant(leader, 30), b = c.Grant(leader, 30);
+  LockResult held = LockNow(c.Channel(leader), "z", a);
+  ASSERT_TRUE(held.status.ok()) << held.status.error_message();
+  auto later = std::async(std::launch::async, [&] { return LockNow(c.Channel(f), "z", b); });
+  ASSERT_EQ(later.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+      << "two holders at once";
+
+  c.net().SetFilter([f](const consensus::Message& m) { return m.to == f || m.from == f; });
+  Unlock(c.Channel(leader), held.key);
+  auto kv = etcdserverpb::KV::NewStub(c.Channel(leader));
+  int64_t revision = 0;
+  for (int i = 0; i < 30; ++i) {
+    etcdserverpb::PutRequest put;
+    put.set_key("fill/" + std::to_string(i));
+    put.set_value("v");
+    etcdserverpb::PutResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(kv->Put(&ctx, put, &resp).ok());
+    revision = resp.header().revision();
+  }
+  etcdserverpb::CompactionRequest compact;
+  compact.set_revision(revision);
+  compact.set_physical(true);
+  etcdserverpb::CompactionResponse compacted;
+  grpc::ClientContext compact_ctx;
+  ASSERT_TRUE(kv->Compact(&compact_ctx, compact, &compacted).ok());
+  EXPECT_EQ(later.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+
+  c.net().SetFilter(nullptr);
+  ASSERT_EQ(later.wait_for(std::chrono::seconds(8)), std::future_status::ready)
+      << "the waiter never saw the holder go";
+  LockResult got = later.get();
+  ASSERT_TRUE(got.status.ok()) << got.status.error_message();
+  EXPECT_EQ(got.key, "z/" + Hex(b));
 }
 
 // The lease checks of a lock on a follower are the leader's answers, asked without holding a
