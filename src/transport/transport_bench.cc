@@ -4,7 +4,12 @@
 // unacknowledged by the receiver's handler (below the per-peer queue bound, so nothing is dropped:
 // the benchmark checks), in Send calls of 64 messages, like a leader's Ready. Each message is an
 // append with one entry of the given size.
+#include <arpa/inet.h>
 #include <benchmark/benchmark.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -158,6 +163,86 @@ void BM_RoundTrip(benchmark::State& state) {
   b.Stop();
 }
 BENCHMARK(BM_RoundTrip)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// The floor under BM_RoundTrip: the same exchange over a plain loopback TCP connection, with the
+// same hand-offs (the answer is written by the receiving thread; the reply is read by a third
+// thread that wakes the benchmark's through a condition variable), but no gRPC. The difference
+// is what gRPC's streams cost per round of consensus (docs/benchmarks.md, session 11).
+bool ReadFull(int fd, char* p, size_t n) {
+  while (n > 0) {
+    const ssize_t r = ::read(fd, p, n);
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+void BM_RoundTripSocket(benchmark::State& state) {
+  constexpr size_t kBytes = 64;  // About a heartbeat's encoded size.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(listener, 1) != 0 ||
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    state.SkipWithError("cannot listen");
+    ::close(listener);
+    return;
+  }
+  const int a = ::socket(AF_INET, SOCK_STREAM, 0);
+  const bool connected = ::connect(a, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  const int b = connected ? ::accept(listener, nullptr, nullptr) : -1;
+  ::close(listener);
+  if (b < 0) {
+    state.SkipWithError("cannot connect");
+    ::close(a);
+    return;
+  }
+  const int one = 1;
+  ::setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ::setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  std::thread answerer([b] {
+    char buf[kBytes];
+    while (ReadFull(b, buf, sizeof(buf))) {
+      if (::send(b, buf, sizeof(buf), MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(buf))) return;
+    }
+  });
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t answered = 0;
+  std::thread reader([&] {
+    char buf[kBytes];
+    while (ReadFull(a, buf, sizeof(buf))) {
+      std::lock_guard lock(mu);
+      ++answered;
+      cv.notify_all();
+    }
+  });
+  const char out[kBytes] = {};
+  uint64_t sent = 0;
+  for (auto _ : state) {
+    ++sent;
+    if (::send(a, out, sizeof(out), MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(out))) {
+      state.SkipWithError("send failed");
+      break;
+    }
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, std::chrono::seconds(5), [&] { return answered >= sent; })) {
+      state.SkipWithError("no answer within 5 s");
+      break;
+    }
+  }
+  ::shutdown(a, SHUT_RDWR);
+  ::shutdown(b, SHUT_RDWR);
+  answerer.join();
+  reader.join();
+  ::close(a);
+  ::close(b);
+}
+BENCHMARK(BM_RoundTripSocket)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace ballot::transport
