@@ -1,6 +1,6 @@
 // Forwarder: a follower's client for the leader's etcdserverpb.Cluster service, where membership
 // changes made on a follower go (docs/server.md, "Forwarding"; other requests are forwarded over
-// the peer streams, see Member::AskLeader).
+// the peer connections, see Member::AskLeader).
 //
 // Thread-safety: every method may be called from any thread. Channels are cached per address.
 #pragma once

@@ -200,7 +200,7 @@ class Member : private StateMachine, private watch::EventSource {
   void Attempt(std::shared_ptr<Proposal> p);
   void RetryLater(std::shared_ptr<Proposal> p);
   void ForwardAsync(std::shared_ptr<Proposal> p);
-  // Sends `ask` (its call id is set here) to `leader` over the peer streams; `done` runs once,
+  // Sends `ask` (its call id is set here) to `leader` over the peer connections; `done` runs once,
   // with the answer, with ErrTimeout at `deadline` if none came (a lost message, a leader that
   // stopped), or with ErrStopped when this member stops.
   void AskLeader(consensus::NodeId leader, internal::PeerMessage ask, Deadline deadline,

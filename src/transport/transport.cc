@@ -1,16 +1,28 @@
 #include "transport/transport.h"
 
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <deque>
+#include <list>
 #include <random>
 #include <utility>
 
 #include "base/logging.h"
 #include "base/thread_name.h"
-#include "peer.grpc.pb.h"
+#include "peer.pb.h"
 #include "transport/codec.h"
 
 namespace ballot::transport {
@@ -25,18 +37,163 @@ using consensus::NodeId;
 // message, a tag and a length.
 constexpr uint64_t kBatchHeaderBytesMax = 2 + 3 * 11;
 constexpr uint64_t kMessageFramingBytesMax = 1 + 5;
-// HTTP/2 keepalive: a peer that stops answering (a partition, SIGSTOP) breaks the stream within
-// time + timeout, so its queue stops growing behind a dead connection.
-constexpr int kKeepaliveTimeMs = 10'000;
-constexpr int kKeepaliveTimeoutMs = 5'000;
-// A correct peer has one stream to us per connection, two during a reconnection.
-constexpr int kInboundStreamsPerConnectionMax = 8;
-// The reconnection thread looks at every peer at least this often, whatever it was told.
-constexpr auto kReconnectScanInterval = std::chrono::milliseconds(500);
 
-std::string GrpcStatusText(const grpc::Status& status) {
-  std::string code = std::string(StatusCodeName(static_cast<StatusCode>(status.error_code())));
-  return status.error_message().empty() ? code : code + ": " + status.error_message();
+// The wire (docs/transport.md, "Connections"). A sender opens a TCP connection and writes the
+// magic, then its hello: cluster id, its id, the receiver's id (big-endian u64 each). The receiver
+// answers one byte, kAccepted, or a refusal. Then the sender writes frames: a big-endian u32
+// length and a peer::Batch of that many bytes. The receiver writes nothing more unless it ends the
+// connection on a bad frame, when it writes a refusal first. A refusal is kRefused, a u32 status
+// code (StatusCode), a u32 length and that much text.
+constexpr char kMagic[8] = {'B', 'A', 'L', 'L', 'O', 'T', 'P', '1'};
+constexpr size_t kHelloBytes = 24;
+constexpr size_t kFrameHeaderBytes = 4;
+constexpr uint8_t kAccepted = 0;
+constexpr uint8_t kRefused = 1;
+constexpr size_t kRefusalHeaderBytes = 9;
+constexpr uint32_t kRefusalTextMax = 4096;
+
+// A peer that does not complete the connection and hello within this is given up on (a listener
+// that never accepts, a member that hangs).
+constexpr auto kConnectTimeout = std::chrono::seconds(3);
+// How long an inbound connection may take to say what it is.
+constexpr int kFirstBytesTimeoutMs = 10'000;
+// After refusing, the receiver reads what the sender still writes for up to this long before
+// closing, so that the refusal reaches it instead of being cut off by a reset.
+constexpr int kRefusalLingerMs = 2'000;
+// TCP keepalive and user timeout: a connection whose peer's machine is gone or partitioned
+// breaks within about 15 s, so its queue stops growing behind a dead connection.
+constexpr int kKeepaliveIdleS = 10;
+constexpr int kKeepaliveIntervalS = 2;
+constexpr int kKeepaliveCount = 3;
+constexpr unsigned kUserTimeoutMs = 15'000;
+// An inbound connection reads up to this much at a time.
+constexpr size_t kReadChunkBytes = 256 << 10;
+// Inbound connections served at once; more are closed at accept.
+constexpr size_t kInboundConnectionsMax = 64;
+// The connection thread looks at every peer at least this often, whatever it was told.
+constexpr auto kScanInterval = std::chrono::milliseconds(500);
+
+void PutU64(std::string* out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
+}
+uint64_t GetU64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+void PutU32(std::string* out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
+}
+uint32_t GetU32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+std::string Refusal(const Status& status) {
+  std::string text = status.message().substr(0, kRefusalTextMax);
+  std::string out(1, static_cast<char>(kRefused));
+  PutU32(&out, static_cast<uint32_t>(status.code()));
+  PutU32(&out, static_cast<uint32_t>(text.size()));
+  return out + text;
+}
+
+// Parses a refusal at the start of `in`: nullopt while incomplete; a malformed one reads as
+// an unknown error.
+std::optional<Status> ParseRefusal(std::string_view in) {
+  if (in.size() < kRefusalHeaderBytes) return std::nullopt;
+  const uint32_t code = GetU32(in.data() + 1);
+  const uint32_t length = GetU32(in.data() + 5);
+  if (static_cast<uint8_t>(in[0]) != kRefused || length > kRefusalTextMax || code == 0 ||
+      code > static_cast<uint32_t>(StatusCode::kDataLoss)) {
+    return Status(StatusCode::kUnknown, "the peer sent something that is not a refusal");
+  }
+  if (in.size() < kRefusalHeaderBytes + length) return std::nullopt;
+  return Status(static_cast<StatusCode>(code), std::string(in.substr(kRefusalHeaderBytes, length)));
+}
+
+std::string StatusText(const Status& s) {
+  const std::string code(StatusCodeName(s.code()));
+  return s.message().empty() ? code : code + ": " + s.message();
+}
+
+std::string Errno(const char* what, int err) { return std::string(what) + ": " + strerror(err); }
+
+void SetSocketOptions(int fd) {
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &kKeepaliveIdleS, sizeof(kKeepaliveIdleS));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &kKeepaliveIntervalS, sizeof(kKeepaliveIntervalS));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &kKeepaliveCount, sizeof(kKeepaliveCount));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &kUserTimeoutMs, sizeof(kUserTimeoutMs));
+}
+
+// "host:port" (host possibly "[v6]") -> its addresses.
+Result<std::vector<sockaddr_storage>> Resolve(const std::string& address, bool passive) {
+  const size_t colon = address.rfind(':');
+  std::string host = address.substr(0, colon);
+  const std::string port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  // etcd's default URLs say localhost: listen and connect on the same address, whatever order
+  // the resolver gives ::1 and 127.0.0.1 in.
+  if (host == "localhost") host = "127.0.0.1";
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = passive ? AI_PASSIVE : 0;
+  addrinfo* found = nullptr;
+  const int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0) {
+    return Status::Unavailable("cannot resolve " + address + ": " + gai_strerror(rc));
+  }
+  std::vector<sockaddr_storage> out;
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    sockaddr_storage s{};
+    std::memcpy(&s, a->ai_addr, a->ai_addrlen);
+    out.push_back(s);
+  }
+  ::freeaddrinfo(found);
+  if (out.empty()) return Status::Unavailable("no address for " + address);
+  return out;
+}
+
+socklen_t AddressLength(const sockaddr_storage& a) {
+  return a.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+int PortOf(const sockaddr_storage& a) {
+  return a.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port)
+                                 : ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+}
+
+// Reads exactly n bytes, waiting at most timeout_ms for each read. False on EOF, error, timeout.
+bool ReadExactly(int fd, char* p, size_t n, int timeout_ms) {
+  while (n > 0) {
+    pollfd pfd{fd, POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, timeout_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return false;
+    const ssize_t r = ::recv(fd, p, n, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+bool WriteAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t w = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    done += static_cast<size_t>(w);
+  }
+  return true;
 }
 
 }  // namespace
@@ -101,30 +258,10 @@ Status Transport::Options::Validate() const {
 // ---------------------------------------------------------------------------------------------
 // Sending side.
 
-// One attempt at a stream to a peer. It deletes itself in OnDone; until then its link points to
-// it. The link takes a hold on it while it is usable (`stream_live_`), so the link may start
-// writes and reads on it under the link's mutex without racing OnDone.
-class Transport::OutStream : public grpc::ClientBidiReactor<peer::Batch, peer::StreamAck> {
- public:
-  explicit OutStream(PeerLink* link) : link_(link) {}
-
-  grpc::ClientContext context;
-  // The batch being written and what it holds; touched only under the link's mutex.
-  peer::Batch batch;
-  uint64_t batch_messages = 0;
-  uint64_t batch_bytes = 0;
-  peer::StreamAck ack;  // The receiver writes none; see proto/peer.proto.
-
-  void OnReadInitialMetadataDone(bool ok) override;
-  void OnReadDone(bool ok) override;
-  void OnWriteDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
-
- private:
-  PeerLink* const link_;
-};
-
-// The outbound half for one peer: its channel, its queues, its current stream and its counters.
+// The outbound half for one peer: its queues, its connection and its counters. Everything here
+// runs under the link's mutex: Send's callers write frames on their own thread when the
+// connection is idle (non-blocking), and the transport's connection thread does the rest
+// (connecting, the hello, the rest of a frame the socket had no room for, reading a refusal).
 class Transport::PeerLink {
  public:
   struct Queued {
@@ -133,12 +270,20 @@ class Transport::PeerLink {
     uint64_t bytes = 0;  // Encoded, with framing.
     bool snapshot = false;
   };
+  // What the connection thread should wait for on this link's socket.
+  struct PollSpec {
+    int fd = -1;
+    short events = 0;
+    uint64_t generation = 0;
+    std::string connect_to;  // Not empty: the link wants a connection to this address.
+  };
 
-  PeerLink(Transport* owner, NodeId id, std::string target) : owner_(owner), id_(id), rng_(id) {
+  PeerLink(Transport* owner, NodeId id, std::string target)
+      : owner_(owner), id_(id), target_(std::move(target)), rng_(id) {}
+  ~PeerLink() {
     std::lock_guard lock(mu_);
-    SetTargetLocked(std::move(target));
+    CloseSocketLocked();
   }
-  ~PeerLink() { BALLOT_ASSERT(stream_ == nullptr, "PeerLink destroyed with a live stream"); }
 
   // Queues messages for this peer, dropping (and counting) those beyond the bounds.
   void Enqueue(std::vector<Queued> messages) {
@@ -166,10 +311,10 @@ class Transport::PeerLink {
       queued_bytes_ += q.bytes;
       lane.push_back(std::move(q));
     }
-    MaybeWriteLocked();
+    WriteLocked();
   }
 
-  // Allows streams again and asks for one at once.
+  // Allows connections again and asks for one at once.
   void Open() {
     std::lock_guard lock(mu_);
     closed_ = false;
@@ -177,13 +322,12 @@ class Transport::PeerLink {
     next_attempt_ = Clock::now();
   }
 
-  // Cancels the stream and waits for it to end (gRPC ends a cancelled call promptly, reachable
-  // peer or not). With `drop_queue`, drops what is queued.
+  // Closes the connection (at once: nothing waits for the peer). With `drop_queue`, drops what is
+  // queued.
   void Close(bool drop_queue) {
-    std::unique_lock lock(mu_);
+    std::lock_guard lock(mu_);
     closed_ = true;
-    TeardownLocked();
-    done_cv_.wait(lock, [this] { return stream_ == nullptr; });
+    CloseSocketLocked();
     if (drop_queue) {
       stats_.dropped_messages += normal_.size() + snapshots_.size();
       normal_.clear();
@@ -195,17 +339,7 @@ class Transport::PeerLink {
   // Between Close and Open only.
   void SetTarget(std::string target) {
     std::lock_guard lock(mu_);
-    BALLOT_ASSERT(closed_ && stream_ == nullptr, "PeerLink::SetTarget on an open link");
-    SetTargetLocked(std::move(target));
-  }
-
-  // Opens a stream if none is open and the backoff has passed; returns when to look again.
-  Clock::time_point MaybeConnect(Clock::time_point now) {
-    std::lock_guard lock(mu_);
-    if (closed_ || stream_ != nullptr) return Clock::time_point::max();
-    if (now < next_attempt_) return next_attempt_;
-    StartStreamLocked();
-    return Clock::time_point::max();
+    target_ = std::move(target);
   }
 
   std::string target() const {
@@ -220,147 +354,178 @@ class Transport::PeerLink {
     return s;
   }
 
-  void OnConnected(OutStream* s, bool ok) {
+  // On the connection thread: starts a connection when none is open and the backoff has passed,
+  // gives up on one that took too long, and says what to wait for. `next` is lowered to when the
+  // link wants to be looked at again.
+  PollSpec Prepare(Clock::time_point now, Clock::time_point* next) {
     std::lock_guard lock(mu_);
-    BALLOT_ASSERT(s == stream_, "OnConnected for a stream the link does not hold");
-    if (!ok) {
-      TeardownLocked();
+    if (closed_) return {};
+    if (state_ == State::kIdle) {
+      *next = std::min(*next, next_attempt_);
+      PollSpec spec;
+      if (now >= next_attempt_) spec.connect_to = target_;  // Resolved outside the locks.
+      return spec;
+    }
+    if (state_ != State::kReady) {
+      if (now >= connect_deadline_) {
+        FailLocked(Status::Unavailable("timed out connecting to " + target_), false);
+        *next = std::min(*next, next_attempt_);
+        return {};
+      }
+      *next = std::min(*next, connect_deadline_);
+    }
+    PollSpec spec;
+    spec.fd = fd_;
+    spec.generation = generation_;
+    spec.events = POLLIN;
+    if (state_ == State::kConnecting || !out_.empty()) spec.events |= POLLOUT;
+    return spec;
+  }
+
+  // On the connection thread: `revents` happened on the socket of connection `generation`.
+  void OnEvents(uint64_t generation, short revents) {
+    std::lock_guard lock(mu_);
+    if (generation != generation_ || fd_ < 0) return;  // Closed or replaced meanwhile.
+    if (state_ == State::kConnecting) {
+      if ((revents & (POLLOUT | POLLERR | POLLHUP)) == 0) return;
+      int err = 0;
+      socklen_t len = sizeof(err);
+      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) return FailLocked(Status::Unavailable(Errno("connect", err)), false);
+      // The hello fits an empty socket buffer: one send.
+      std::string hello(kMagic, sizeof(kMagic));
+      PutU64(&hello, owner_->options_.cluster_id);
+      PutU64(&hello, owner_->options_.self);
+      PutU64(&hello, id_);
+      const ssize_t w = ::send(fd_, hello.data(), hello.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w != static_cast<ssize_t>(hello.size())) {
+        return FailLocked(Status::Unavailable(Errno("writing the hello", errno)), false);
+      }
+      state_ = State::kHello;
       return;
     }
-    if (!stream_live_) return;  // Closed meanwhile; OnDone follows.
-    if (ever_connected_) ++stats_.reconnects;
-    ever_connected_ = true;
-    stats_.connected = true;
-    established_at_ = Clock::now();
-    if (failing_ && !refused_) {
-      BLOG_INFO("transport {}: connected to member {} at {}", Self(), id_, target_);
-    }
-    failing_ = false;
-    MaybeWriteLocked();
+    if ((revents & (POLLIN | POLLERR | POLLHUP)) != 0 && !ReadLocked()) return;
+    if ((revents & POLLOUT) != 0 && state_ == State::kReady) WriteLocked();
   }
 
-  void OnReadDone(OutStream* s, bool ok) {
+  // On the connection thread: starts connecting to `target` (resolved to `addresses`), unless the
+  // link closed, connected or changed its target meanwhile.
+  void Connect(const std::string& target, const Result<std::vector<sockaddr_storage>>& addresses) {
     std::lock_guard lock(mu_);
-    BALLOT_ASSERT(s == stream_, "OnReadDone for a stream the link does not hold");
-    if (ok && stream_live_) {
-      s->StartRead(&s->ack);
-    } else {
-      TeardownLocked();
-    }
-  }
-
-  void OnWriteDone(OutStream* s, bool ok) {
-    std::lock_guard lock(mu_);
-    BALLOT_ASSERT(s == stream_ && write_in_flight_, "OnWriteDone without a write in flight");
-    write_in_flight_ = false;
-    if (ok) {
-      stats_.sent_messages += s->batch_messages;
-      stats_.sent_bytes += s->batch_bytes;
-      ++stats_.batches;
-    } else {
-      // The batch may or may not have arrived; the engine cannot tell either, and retransmits.
-      stats_.dropped_messages += s->batch_messages;
-      TeardownLocked();
-    }
-    s->batch.Clear();
-    s->batch_messages = 0;
-    s->batch_bytes = 0;
-    MaybeWriteLocked();
-  }
-
-  // `stream` is the address of the stream, deleted already.
-  void OnStreamDone(uintptr_t stream, const grpc::Status& status) {
-    std::lock_guard lock(mu_);
-    BALLOT_ASSERT(stream == reinterpret_cast<uintptr_t>(stream_),
-                  "OnStreamDone for a stream the link does not hold");
-    const bool was_connected = stats_.connected;
-    stream_ = nullptr;
-    stream_live_ = false;
-    write_in_flight_ = false;
-    stats_.connected = false;
-    if (!closed_) {
-      ++stats_.stream_failures;
-      stats_.last_error = GrpcStatusText(status);
-      LogFailureLocked(status, was_connected);
-      // Only a stream that lasted resets the backoff: one the peer refuses right after accepting
-      // it (wrong cluster, too large a batch) must not be retried at the initial rate forever.
-      const Options& o = owner_->options_;
-      if (was_connected &&
-          Clock::now() - established_at_ >= std::chrono::milliseconds(o.reconnect_backoff_max_ms)) {
-        backoff_ms_ = o.reconnect_backoff_initial_ms;
-      }
-      const int jitter_ms = static_cast<int>(rng_() % (backoff_ms_ / 4 + 1));
-      next_attempt_ = Clock::now() + std::chrono::milliseconds(backoff_ms_ + jitter_ms);
-      backoff_ms_ = std::min(backoff_ms_ * 2, o.reconnect_backoff_max_ms);
-      owner_->WakeReconnectLoop();
-    }
-    done_cv_.notify_all();
+    if (closed_ || state_ != State::kIdle || target != target_) return;
+    if (!addresses.ok()) return FailLocked(addresses.status(), false);
+    StartConnectLocked(addresses->front(), Clock::now());
   }
 
  private:
+  enum class State {
+    kIdle,        // No connection.
+    kConnecting,  // connect() in progress.
+    kHello,       // Hello sent, waiting for the answer.
+    kReady,       // Accepted: frames may be written.
+  };
+
   NodeId Self() const { return owner_->options_.self; }
 
-  void SetTargetLocked(std::string target) {
-    const Options& o = owner_->options_;
-    target_ = std::move(target);
-    grpc::ChannelArguments args;
-    args.SetMaxSendMessageSize(static_cast<int>(o.max_message_bytes));
-    args.SetMaxReceiveMessageSize(64 << 10);  // Acknowledgements only.
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
-    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-    // The channel's own reconnection (a stream waits for it: wait_for_ready) backs off within the
-    // same bounds as the link's.
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, o.reconnect_backoff_initial_ms);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, o.reconnect_backoff_max_ms);
-    // Each link gets its own connection, even to an address another link in the process uses.
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
-    stub_ = peer::Peer::NewStub(channel_);
-  }
-
-  void StartStreamLocked() {
-    auto* s = new OutStream(this);
-    // The stream waits for the channel to connect (the channel backs off between attempts), so a
-    // peer that is down costs one pending call, not a failure every backoff period.
-    s->context.set_wait_for_ready(true);
-    stub_->async()->Stream(&s->context, s);
-    s->AddHold();  // Released by TeardownLocked.
-    s->StartRead(&s->ack);
-    stream_ = s;
-    stream_live_ = true;
-    write_in_flight_ = false;
-    s->StartCall();
-  }
-
-  // Ends the current stream's usable life: no new operations; OnDone follows once gRPC is done.
-  void TeardownLocked() {
-    if (!stream_live_) return;
-    stream_live_ = false;
-    stream_->context.TryCancel();
-    stream_->RemoveHold();
-  }
-
-  // Writes only on an established stream: until then messages wait in the bounded queue, where
-  // they are counted, rather than in gRPC's hands.
-  void MaybeWriteLocked() {
-    if (!stream_live_ || !stats_.connected || write_in_flight_ ||
-        (normal_.empty() && snapshots_.empty())) {
-      return;
+  void StartConnectLocked(const sockaddr_storage& a, Clock::time_point now) {
+    const int fd = ::socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return FailLocked(Status::Unavailable(Errno("socket", errno)), false);
+    SetSocketOptions(fd);
+    fd_ = fd;
+    ++generation_;
+    in_.clear();
+    connect_deadline_ = now + kConnectTimeout;
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), AddressLength(a)) != 0 &&
+        errno != EINPROGRESS) {
+      return FailLocked(Status::Unavailable(Errno("connect", errno)), false);
     }
-    FillBatchLocked(stream_);
-    write_in_flight_ = true;
-    stream_->StartWrite(&stream_->batch);
+    state_ = State::kConnecting;
+  }
+
+  // Reads what the peer wrote: the hello's answer, or a refusal. False once the connection ended.
+  bool ReadLocked() {
+    char buf[1024];
+    while (true) {
+      const ssize_t r = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+      if (r > 0) {
+        in_.append(buf, static_cast<size_t>(r));
+        if (in_.size() > kRefusalHeaderBytes + kRefusalTextMax + 1) break;
+        continue;
+      }
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (r < 0 && errno == EINTR) continue;
+      // End of stream or error: a refusal read before it says why.
+      if (state_ == State::kHello && !in_.empty() && static_cast<uint8_t>(in_[0]) == kAccepted) {
+        in_.erase(0, 1);
+      }
+      std::optional<Status> why = in_.empty() ? std::nullopt : ParseRefusal(in_);
+      if (why) {
+        FailLocked(*why, true);
+      } else if (r == 0) {
+        FailLocked(Status::Unavailable("the peer closed the connection"), false);
+      } else {
+        FailLocked(Status::Unavailable(Errno("read", errno)), false);
+      }
+      return false;
+    }
+    if (state_ == State::kHello && !in_.empty() && static_cast<uint8_t>(in_[0]) == kAccepted) {
+      in_.erase(0, 1);
+      state_ = State::kReady;
+      if (ever_connected_) ++stats_.reconnects;
+      ever_connected_ = true;
+      stats_.connected = true;
+      established_at_ = Clock::now();
+      if (failing_ && !refused_) {
+        BLOG_INFO("transport {}: connected to member {} at {}", Self(), id_, target_);
+      }
+      failing_ = false;
+      WriteLocked();
+    }
+    if (!in_.empty()) {  // Anything else is a refusal: wait for all of it.
+      if (std::optional<Status> why = ParseRefusal(in_)) {
+        FailLocked(*why, true);
+        return false;
+      }
+    }
+    return fd_ >= 0;
+  }
+
+  // Writes queued messages while the socket takes them; what it does not take waits for the
+  // connection thread (POLLOUT). Only once the peer accepted the connection: until then messages
+  // wait in the bounded queue, where they are counted.
+  void WriteLocked() {
+    while (state_ == State::kReady) {
+      if (out_.empty()) {
+        if (normal_.empty() && snapshots_.empty()) return;
+        FillFrameLocked();
+      }
+      const ssize_t w = ::send(fd_, out_.data() + out_written_, out_.size() - out_written_,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        owner_->WakeConnectionLoop();  // To wait for room.
+        return;
+      }
+      if (w < 0) return FailLocked(Status::Unavailable(Errno("write", errno)), false);
+      out_written_ += static_cast<size_t>(w);
+      if (out_written_ < out_.size()) continue;
+      stats_.sent_messages += out_messages_;
+      stats_.sent_bytes += out_bytes_;
+      ++stats_.batches;
+      out_.clear();
+      out_written_ = 0;
+      out_messages_ = 0;
+      out_bytes_ = 0;
+    }
   }
 
   // A batch holds at most one snapshot chunk, first, then ordinary messages in order while they
   // fit max_batch_bytes; so a heartbeat queued behind a snapshot transfer waits one batch at most.
   // A batch holds at least one message, whatever its size.
-  void FillBatchLocked(OutStream* s) {
+  void FillFrameLocked() {
     const Options& o = owner_->options_;
-    s->batch.Clear();
-    peer::BatchHeader* header = s->batch.mutable_header();
+    peer::Batch batch;
+    peer::BatchHeader* header = batch.mutable_header();
     header->set_cluster_id(o.cluster_id);
     header->set_from(o.self);
     header->set_to(id_);
@@ -372,9 +537,9 @@ class Transport::PeerLink {
       ++count;
       queued_bytes_ -= q.bytes;
       if (q.message == nullptr) {
-        s->batch.add_member_messages(std::move(q.member_payload));
+        batch.add_member_messages(std::move(q.member_payload));
       } else {
-        s->batch.mutable_messages()->AddAllocated(q.message.release());
+        batch.mutable_messages()->AddAllocated(q.message.release());
       }
       lane.pop_front();
     };
@@ -384,163 +549,241 @@ class Transport::PeerLink {
     while (!normal_.empty() && (count == 0 || bytes + normal_.front().bytes <= budget)) {
       take(normal_);
     }
-    s->batch_messages = count;
-    s->batch_bytes = bytes;
+    out_.clear();
+    PutU32(&out_, static_cast<uint32_t>(batch.ByteSizeLong()));
+    batch.AppendToString(&out_);
+    out_written_ = 0;
+    out_messages_ = count;
+    out_bytes_ = bytes;
   }
 
-  void LogFailureLocked(const grpc::Status& status, bool was_connected) {
-    const std::string text = GrpcStatusText(status);
-    refused_ = status.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
-               status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
-               status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
-    if (refused_) {
-      BLOG_ERROR("transport {}: member {} at {} refused our stream: {}", Self(), id_, target_,
-                 text);
+  void CloseSocketLocked() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    ++generation_;
+    state_ = State::kIdle;
+    stats_.connected = false;
+    in_.clear();
+    // A frame cut off may or may not have arrived whole; the engine cannot tell either.
+    stats_.dropped_messages += out_messages_;
+    out_.clear();
+    out_written_ = 0;
+    out_messages_ = 0;
+    out_bytes_ = 0;
+  }
+
+  // The connection ended (or never began) for `why`; `refused`: the peer said so.
+  void FailLocked(const Status& why, bool refused) {
+    const bool was_connected = state_ == State::kReady;
+    CloseSocketLocked();
+    ++stats_.stream_failures;
+    stats_.last_error = StatusText(why);
+    refused_ = refused;
+    if (refused) {
+      BLOG_ERROR("transport {}: member {} at {} refused our connection: {}", Self(), id_, target_,
+                 stats_.last_error);
     } else if (was_connected || !failing_) {
-      BLOG_WARN("transport {}: stream to member {} at {} ended: {}", Self(), id_, target_, text);
+      BLOG_WARN("transport {}: connection to member {} at {} ended: {}", Self(), id_, target_,
+                stats_.last_error);
     } else {
-      BLOG_DEBUG("transport {}: stream to member {} at {} ended: {}", Self(), id_, target_, text);
+      BLOG_DEBUG("transport {}: connection to member {} at {} failed: {}", Self(), id_, target_,
+                 stats_.last_error);
     }
     failing_ = true;
+    // Only a connection that lasted resets the backoff: one the peer refuses right after
+    // accepting it (wrong cluster, too large a batch) must not be retried at the initial rate.
+    const Options& o = owner_->options_;
+    if (was_connected &&
+        Clock::now() - established_at_ >= std::chrono::milliseconds(o.reconnect_backoff_max_ms)) {
+      backoff_ms_ = o.reconnect_backoff_initial_ms;
+    }
+    const int jitter_ms = static_cast<int>(rng_() % (backoff_ms_ / 4 + 1));
+    next_attempt_ = Clock::now() + std::chrono::milliseconds(backoff_ms_ + jitter_ms);
+    backoff_ms_ = std::min(backoff_ms_ * 2, o.reconnect_backoff_max_ms);
+    owner_->WakeConnectionLoop();
   }
 
   Transport* const owner_;
   const NodeId id_;
 
   mutable std::mutex mu_;
-  std::condition_variable done_cv_;  // Signalled when stream_ becomes null.
   std::string target_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<peer::Peer::Stub> stub_;
   std::deque<Queued> normal_;
-  std::deque<Queued> snapshots_;  // kSnapshot messages: their own lane, see FillBatchLocked.
+  std::deque<Queued> snapshots_;  // kSnapshot messages: their own lane, see FillFrameLocked.
   uint64_t queued_bytes_ = 0;
-  OutStream* stream_ = nullptr;  // Until its OnDone.
-  bool stream_live_ = false;     // stream_ carries our hold: operations may start on it.
-  bool write_in_flight_ = false;
-  bool closed_ = true;  // No streams: the transport is stopped or the peer is being removed.
+  int fd_ = -1;
+  uint64_t generation_ = 0;  // Changes with every socket, so a late event finds nothing.
+  State state_ = State::kIdle;
+  std::string in_;   // Read from the peer: the hello's answer, a refusal.
+  std::string out_;  // The frame being written, and how much of it the socket took.
+  size_t out_written_ = 0;
+  uint64_t out_messages_ = 0;
+  uint64_t out_bytes_ = 0;
+  bool closed_ = true;  // No connections: the transport is stopped or the peer is being removed.
   bool ever_connected_ = false;
-  bool failing_ = false;  // The last stream failed; repeated failures log at debug level.
-  bool refused_ = false;  // The last stream was refused: reconnecting is not news.
+  bool failing_ = false;  // The last connection failed; repeated failures log at debug level.
+  bool refused_ = false;  // The last connection was refused: reconnecting is not news.
   int backoff_ms_ = 1;
-  Clock::time_point established_at_;  // When the current stream was established.
+  Clock::time_point established_at_;  // When the current connection was accepted.
+  Clock::time_point connect_deadline_;
   Clock::time_point next_attempt_;
   std::minstd_rand rng_;  // Backoff jitter.
   PeerStats stats_;
 };
 
-void Transport::OutStream::OnReadInitialMetadataDone(bool ok) { link_->OnConnected(this, ok); }
-void Transport::OutStream::OnReadDone(bool ok) { link_->OnReadDone(this, ok); }
-void Transport::OutStream::OnWriteDone(bool ok) { link_->OnWriteDone(this, ok); }
-void Transport::OutStream::OnDone(const grpc::Status& status) {
-  // The stream is deleted before the link hears of it: its ClientContext holds a reference to the
-  // channel, and once the link hears, a Close may return and the link drop the channel. The last
-  // reference to a grpc::Channel must not go on a gRPC callback thread: gRPC 1.51 then joins that
-  // thread from itself and goes on using the completion queue it freed (seen as "assertion failed:
-  // prior > 0" or a double free in grpc_cq_internal_unref at exit).
-  PeerLink* link = link_;
-  const grpc::Status copy = status;
-  const auto id = reinterpret_cast<uintptr_t>(this);
-  delete this;  // gRPC touches the reactor no more after OnDone.
-  link->OnStreamDone(id, copy);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Receiving side.
 
-class Transport::Receiver : public peer::Peer::CallbackService {
+// One inbound connection, on its own thread: says what it is (a peer's frames, or HTTP/2 for the
+// gRPC services of the peer port), then reads frames, checks them and hands them over.
+class Transport::Inbound {
  public:
-  explicit Receiver(Transport* owner) : owner_(owner) {}
-
-  grpc::ServerBidiReactor<peer::Batch, peer::StreamAck>* Stream(
-      grpc::CallbackServerContext* context) override {
-    Count(&ReceiveStats::streams, 1);
-    return new InStream(this, context->peer());
+  Inbound(Transport* owner, int fd, std::string address)
+      : owner_(owner), fd_(fd), address_(std::move(address)) {
+    thread_ = std::thread([this] {
+      SetThreadName("ballot-peer-in");
+      Run();
+      {
+        std::lock_guard lock(mu_);
+        if (!handed_to_grpc_) ::close(fd_);
+        closed_ = true;
+      }
+      done_ = true;
+    });
   }
+  ~Inbound() {
+    Shutdown();
+    thread_.join();
+  }
+  // Ends the connection's reads at once (Stop).
+  void Shutdown() {
+    std::lock_guard lock(mu_);
+    if (!closed_ && !handed_to_grpc_) ::shutdown(fd_, SHUT_RDWR);
+    shut_down_ = true;
+  }
+  bool done() const { return done_; }
 
  private:
-  // One inbound stream: reads a batch, checks it, hands it over, reads the next.
-  class InStream : public grpc::ServerBidiReactor<peer::Batch, peer::StreamAck> {
-   public:
-    InStream(Receiver* receiver, std::string peer) : receiver_(receiver), peer_(std::move(peer)) {
-      StartSendInitialMetadata();  // Tells the sender the stream is established.
-      StartRead(&batch_);
-    }
-    void OnReadDone(bool ok) override {
-      if (!ok) {  // The sender ended or cancelled the stream.
-        Finish(grpc::Status::OK);
-        return;
-      }
-      grpc::Status status = receiver_->Accept(&batch_, peer_);
-      if (!status.ok()) {
-        Finish(status);
-        return;
-      }
-      batch_.Clear();
-      StartRead(&batch_);
-    }
-    void OnDone() override { delete this; }
-
-   private:
-    Receiver* const receiver_;
-    const std::string peer_;  // The sender's address, for logs.
-    peer::Batch batch_;
-  };
-
-  // Checks that the batch is for this cluster and member, decodes it, and delivers it whole; a
-  // batch with any bad message is refused whole.
-  grpc::Status Accept(peer::Batch* batch, const std::string& address) {
+  void Run() {
+    char first[sizeof(kMagic)];
+    if (!PeekFirstBytes(first)) return;
+    // Not a peer's frames: HTTP/2, for the gRPC services of the peer port (gRPC rejects
+    // anything else itself). The bytes were only peeked: gRPC reads the connection from its start.
+    if (std::memcmp(first, kMagic, sizeof(kMagic)) != 0) return HandOff();
+    if (!ReadExactly(fd_, first, sizeof(first), kFirstBytesTimeoutMs)) return;
+    owner_->Count(&ReceiveStats::streams, 1);
+    char hello[kHelloBytes];
+    if (!ReadExactly(fd_, hello, sizeof(hello), kFirstBytesTimeoutMs)) return;
     const Options& o = owner_->options_;
-    const peer::BatchHeader& h = batch->header();
-    std::string refusal;
-    if (h.cluster_id() != o.cluster_id) {
-      refusal = fmt::format(
-          "batch from member {} at {} is for cluster {:x}, but this member (id {}) is in "
-          "cluster {:x}",
-          h.from(), address, h.cluster_id(), o.self, o.cluster_id);
-    } else if (h.to() != o.self) {
-      refusal =
-          fmt::format("batch from member {} at {} is addressed to member {}, but this is member {}",
-                      h.from(), address, h.to(), o.self);
+    cluster_id_ = GetU64(hello);
+    from_ = GetU64(hello + 8);
+    const uint64_t to = GetU64(hello + 16);
+    if (Status s = owner_->CheckHeader(cluster_id_, from_, to, address_); !s.ok()) {
+      return Refuse(s);
     }
-    if (!refusal.empty()) {
-      BLOG_ERROR("transport {}: refused a stream: {}", o.self, refusal);
-      Count(&ReceiveStats::refused_batches, 1);
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, refusal);
-    }
-    std::vector<Message> messages;
-    messages.reserve(batch->messages_size());
-    for (int i = 0; i < batch->messages_size(); ++i) {
-      Result<Message> m = DecodeMessage(std::move(*batch->mutable_messages(i)));
-      Status bad = m.ok() ? Status::Ok() : m.status();
-      if (bad.ok() && (m->from != h.from() || m->to != h.to())) {
-        bad = Status::InvalidArgument(
-            fmt::format("message {}->{} in a batch {}->{}", m->from, m->to, h.from(), h.to()));
+    const char accepted = static_cast<char>(kAccepted);
+    if (::send(fd_, &accepted, 1, MSG_NOSIGNAL) != 1) return;
+    // Frames are read in chunks of what the socket has (one recv for many small frames), from a
+    // buffer that grows to the largest frame seen.
+    std::string buf(kReadChunkBytes, '\0');
+    size_t begin = 0;
+    size_t end = 0;
+    peer::Batch batch;
+    // Until `n` bytes are buffered from `begin`; false when the connection ended.
+    auto fill = [&](size_t n) {
+      if (buf.size() - begin < n) {  // Move the partial frame to the front, and make room.
+        std::memmove(buf.data(), buf.data() + begin, end - begin);
+        end -= begin;
+        begin = 0;
+        if (buf.size() < n) buf.resize(n);
       }
-      if (!bad.ok()) {
-        const std::string text = fmt::format("message {} of a batch from member {} at {}: {}", i,
-                                             h.from(), address, bad.ToString());
-        BLOG_ERROR("transport {}: refused a stream: {}", o.self, text);
-        Count(&ReceiveStats::invalid_batches, 1);
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, text);
+      while (end - begin < n) {
+        const ssize_t r = ::recv(fd_, buf.data() + end, buf.size() - end, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        end += static_cast<size_t>(r);
       }
-      messages.push_back(std::move(m).value());
+      return true;
+    };
+    while (true) {
+      if (begin == end) begin = end = 0;
+      if (!fill(kFrameHeaderBytes)) return;
+      const uint32_t length = GetU32(buf.data() + begin);
+      if (length > o.max_message_bytes) {
+        return Refuse(Status::ResourceExhausted(
+            fmt::format("a batch of {} bytes from member {} at {} is larger than this member's "
+                        "max_message_bytes {}",
+                        length, from_, address_, o.max_message_bytes)));
+      }
+      if (!fill(kFrameHeaderBytes + length)) return;
+      const char* frame = buf.data() + begin + kFrameHeaderBytes;
+      begin += kFrameHeaderBytes + length;
+      if (!batch.ParseFromArray(frame, static_cast<int>(length))) {
+        owner_->Count(&ReceiveStats::invalid_batches, 1);
+        return Refuse(Status::InvalidArgument(
+            fmt::format("an undecodable batch from member {} at {}", from_, address_)));
+      }
+      const peer::BatchHeader& h = batch.header();
+      if (h.cluster_id() != cluster_id_ || h.from() != from_ || h.to() != o.self) {
+        if (Status s = owner_->CheckHeader(h.cluster_id(), h.from(), h.to(), address_); !s.ok()) {
+          return Refuse(s);
+        }
+        owner_->Count(&ReceiveStats::invalid_batches, 1);
+        return Refuse(Status::InvalidArgument(
+            fmt::format("a batch from member {} on the connection of member {} at {}", h.from(),
+                        from_, address_)));
+      }
+      if (Status s = owner_->AcceptBatch(&batch, address_); !s.ok()) return Refuse(s);
+      batch.Clear();
     }
-    Count(&ReceiveStats::batches, 1);
-    Count(&ReceiveStats::messages, messages.size());
-    owner_->Deliver(std::move(messages));
-    for (std::string& payload : *batch->mutable_member_messages()) {
-      owner_->DeliverMember(h.from(), std::move(payload));
-    }
-    return grpc::Status::OK;
   }
 
-  void Count(uint64_t ReceiveStats::*field, uint64_t n) {
-    std::lock_guard lock(owner_->receive_mu_);
-    owner_->receive_stats_.*field += n;
+  // Tells the sender why, then closes once it has read that (or after a while).
+  void Refuse(const Status& why) {
+    if (!WriteAll(fd_, Refusal(why))) return;
+    ::shutdown(fd_, SHUT_WR);
+    char sink[4096];
+    const auto until = Clock::now() + std::chrono::milliseconds(kRefusalLingerMs);
+    while (Clock::now() < until) {
+      pollfd pfd{fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, kRefusalLingerMs) <= 0) return;
+      if (::recv(fd_, sink, sizeof(sink), 0) <= 0) return;
+    }
+  }
+
+  // Waits until the connection's first bytes are there, without consuming them.
+  bool PeekFirstBytes(char* first) {
+    const auto until = Clock::now() + std::chrono::milliseconds(kFirstBytesTimeoutMs);
+    while (Clock::now() < until) {
+      pollfd pfd{fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, kFirstBytesTimeoutMs) <= 0) return false;
+      const ssize_t r = ::recv(fd_, first, sizeof(kMagic), MSG_PEEK);
+      if (r == static_cast<ssize_t>(sizeof(kMagic))) return true;
+      if (r <= 0) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // A part came: wait for more.
+    }
+    return false;
+  }
+
+  void HandOff() {
+    std::lock_guard lock(mu_);
+    if (shut_down_ || owner_->server_ == nullptr) return;  // Closed by the thread.
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
+    grpc::AddInsecureChannelFromFd(owner_->server_.get(), fd_);
+    handed_to_grpc_ = true;  // gRPC owns the socket now and closes it.
   }
 
   Transport* const owner_;
+  const int fd_;
+  const std::string address_;
+  uint64_t cluster_id_ = 0;
+  NodeId from_ = consensus::kNoNode;
+  std::mutex mu_;  // Guards the socket's end: Stop may shut it down meanwhile.
+  bool shut_down_ = false;
+  bool closed_ = false;
+  bool handed_to_grpc_ = false;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -567,27 +810,40 @@ Status Transport::Start() {
   }
   ASSIGN_OR_RETURN(std::string address, ParsePeerUrl(options_.listen_url));
 
-  auto receiver = std::make_unique<Receiver>(this);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(receiver.get());
-  for (grpc::Service* service : options_.extra_services) builder.RegisterService(service);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
-  builder.SetMaxSendMessageSize(64 << 10);
-  // Two members on one port is a configuration error, not load balancing.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kInboundStreamsPerConnectionMax);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             kKeepaliveTimeMs / 2);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    return Status::Unavailable("transport: cannot listen on " + options_.listen_url +
-                               " (address in use or not local?)");
+  ASSIGN_OR_RETURN(std::vector<sockaddr_storage> addresses, Resolve(address, /*passive=*/true));
+  const sockaddr_storage& a = addresses.front();
+  const int listen_fd = ::socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd < 0) return Status::Unavailable(Errno("transport: socket", errno));
+  // Rebinding right after a restart (connections in TIME_WAIT) is fine; two members on one port
+  // is not, and SO_REUSEADDR does not allow that on Linux.
+  const int one = 1;
+  ::setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_storage bound = a;
+  socklen_t bound_len = sizeof(bound);
+  if (::bind(listen_fd, reinterpret_cast<const sockaddr*>(&a), AddressLength(a)) != 0 ||
+      ::listen(listen_fd, 64) != 0 ||
+      ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) {
+    const int err = errno;
+    ::close(listen_fd);
+    return Status::Unavailable("transport: cannot listen on " + options_.listen_url + ": " +
+                               strerror(err));
   }
+  const int port = PortOf(bound);
+
+  // The gRPC services of the peer port get the connections that are not a peer's frames.
+  std::unique_ptr<grpc::Server> server;
+  if (!options_.extra_services.empty()) {
+    grpc::ServerBuilder builder;
+    for (grpc::Service* service : options_.extra_services) builder.RegisterService(service);
+    builder.SetMaxReceiveMessageSize(4 << 20);
+    server = builder.BuildAndStart();
+    if (server == nullptr) {
+      ::close(listen_fd);
+      return Status::Unavailable("transport: cannot start the peer port's gRPC services");
+    }
+  }
+  const int wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  const int accept_wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
   {
     std::lock_guard lock(mu_);
@@ -595,17 +851,22 @@ Status Transport::Start() {
     port_ = port;
     host_ = address.substr(0, address.rfind(':'));
     server_ = std::move(server);
-    receiver_ = std::move(receiver);
+    listen_fd_ = listen_fd;
+    wake_fd_ = wake_fd;
+    accept_wake_fd_ = accept_wake_fd;
     for (auto& [id, link] : peers_) link->Open();
   }
   {
     std::lock_guard lock(loop_mu_);
     loop_stop_ = false;
-    loop_wake_ = true;
   }
+  accept_thread_ = std::thread([this] {
+    SetThreadName("ballot-peer-acc");
+    AcceptLoop();
+  });
   loop_thread_ = std::thread([this] {
-    SetThreadName("ballot-reconnct");
-    ReconnectLoop();
+    SetThreadName("ballot-peer-out");
+    ConnectionLoop();
   });
   BLOG_INFO("transport {}: listening on {} (cluster {:x})", options_.self, url(),
             options_.cluster_id);
@@ -623,24 +884,39 @@ void Transport::Stop() {
     std::lock_guard lock(loop_mu_);
     loop_stop_ = true;
   }
-  loop_cv_.notify_all();
+  WakeConnectionLoop();
+  const uint64_t one = 1;
+  (void)!::write(accept_wake_fd_, &one, sizeof(one));
   loop_thread_.join();
+  accept_thread_.join();
 
   std::unique_ptr<grpc::Server> server;
-  std::unique_ptr<Receiver> receiver;
+  std::list<std::unique_ptr<Inbound>> inbound;
   {
     std::lock_guard lock(mu_);
     for (auto& [id, link] : peers_) link->Close(/*drop_queue=*/true);
-    server = std::move(server_);
-    receiver = std::move(receiver_);
     port_ = 0;
   }
-  // Cancels the inbound streams at once and returns when their reactors are done; the receiver
-  // (the service) must outlive the server.
-  server->Shutdown(std::chrono::system_clock::now());
-  server->Wait();
-  server.reset();
-  receiver.reset();
+  {
+    std::lock_guard lock(inbound_mu_);
+    inbound.swap(inbound_);
+  }
+  for (auto& in : inbound) in->Shutdown();
+  inbound.clear();  // Joins their threads: no handler call runs after this.
+  {
+    std::lock_guard lock(mu_);
+    server = std::move(server_);
+    ::close(listen_fd_);
+    ::close(wake_fd_.exchange(-1));
+    ::close(accept_wake_fd_);
+    listen_fd_ = -1;
+    accept_wake_fd_ = -1;
+  }
+  if (server != nullptr) {  // Ends the connections handed to gRPC at once.
+    server->Shutdown(std::chrono::system_clock::now());
+    server->Wait();
+    server.reset();
+  }
   BLOG_INFO("transport {}: stopped", options_.self);
 }
 
@@ -676,7 +952,7 @@ Status Transport::AddPeer(NodeId id, std::string_view url) {
     if (running_) link->Open();
     peers_.emplace(id, std::move(link));
   }
-  WakeReconnectLoop();
+  WakeConnectionLoop();
   return Status::Ok();
 }
 
@@ -694,7 +970,7 @@ Status Transport::UpdatePeer(NodeId id, std::string_view url) {
     link.SetTarget(std::move(target));
     if (running_) link.Open();
   }
-  WakeReconnectLoop();
+  WakeConnectionLoop();
   return Status::Ok();
 }
 
@@ -781,28 +1057,149 @@ uint64_t Transport::dropped_unroutable() const {
   return dropped_unroutable_;
 }
 
-void Transport::ReconnectLoop() {
-  std::unique_lock loop_lock(loop_mu_);
-  while (!loop_stop_) {
-    loop_wake_ = false;
-    loop_lock.unlock();
+void Transport::ConnectionLoop() {
+  std::vector<pollfd> fds;
+  std::vector<std::pair<NodeId, uint64_t>> owners;  // Per entry of fds after the first.
+  while (true) {
+    {
+      std::lock_guard lock(loop_mu_);
+      if (loop_stop_) return;
+    }
     const Clock::time_point now = Clock::now();
-    Clock::time_point next = now + kReconnectScanInterval;
+    Clock::time_point next = now + kScanInterval;
+    fds.assign(1, pollfd{wake_fd_, POLLIN, 0});
+    owners.clear();
+    std::vector<std::pair<NodeId, std::string>> connects;
     {
       std::lock_guard lock(mu_);
-      for (auto& [id, link] : peers_) next = std::min(next, link->MaybeConnect(now));
+      for (auto& [id, link] : peers_) {
+        PeerLink::PollSpec spec = link->Prepare(now, &next);
+        if (!spec.connect_to.empty()) connects.emplace_back(id, std::move(spec.connect_to));
+        if (spec.fd < 0) continue;
+        fds.push_back(pollfd{spec.fd, spec.events, 0});
+        owners.emplace_back(id, spec.generation);
+      }
     }
-    loop_lock.lock();
-    if (!loop_stop_ && !loop_wake_) loop_cv_.wait_until(loop_lock, next);
+    if (!connects.empty()) {
+      // A host name may take the resolver a while: no lock is held meanwhile.
+      std::vector<Result<std::vector<sockaddr_storage>>> resolved;
+      for (const auto& [id, target] : connects) resolved.push_back(Resolve(target, false));
+      std::lock_guard lock(mu_);
+      for (size_t i = 0; i < connects.size(); ++i) {
+        auto it = peers_.find(connects[i].first);
+        if (it != peers_.end()) it->second->Connect(connects[i].second, resolved[i]);
+      }
+      continue;  // Look again: the new sockets are to be polled.
+    }
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count();
+    const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(std::max<int64_t>(wait, 0)));
+    if (ready <= 0) continue;
+    if (fds[0].revents != 0) {
+      uint64_t drained = 0;
+      (void)!::read(wake_fd_, &drained, sizeof(drained));
+    }
+    std::lock_guard lock(mu_);
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      auto it = peers_.find(owners[i - 1].first);
+      if (it != peers_.end()) it->second->OnEvents(owners[i - 1].second, fds[i].revents);
+    }
   }
 }
 
-void Transport::WakeReconnectLoop() {
-  {
-    std::lock_guard lock(loop_mu_);
-    loop_wake_ = true;
+void Transport::WakeConnectionLoop() {
+  const uint64_t one = 1;
+  const int fd = wake_fd_.load();
+  if (fd >= 0) (void)!::write(fd, &one, sizeof(one));
+}
+
+void Transport::AcceptLoop() {
+  while (true) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {accept_wake_fd_, POLLIN, 0}};
+    if (::poll(fds, 2, static_cast<int>(kScanInterval.count())) < 0 && errno != EINTR) return;
+    {
+      std::lock_guard lock(loop_mu_);
+      if (loop_stop_) return;
+    }
+    {
+      std::lock_guard lock(inbound_mu_);  // Joins the connections that ended.
+      inbound_.remove_if([](const std::unique_ptr<Inbound>& in) { return in->done(); });
+    }
+    if ((fds[0].revents & POLLIN) == 0) continue;
+    sockaddr_storage from{};
+    socklen_t from_len = sizeof(from);
+    const int fd =
+        ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&from), &from_len, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    char host[NI_MAXHOST] = "?";
+    char port[NI_MAXSERV] = "?";
+    ::getnameinfo(reinterpret_cast<sockaddr*>(&from), from_len, host, sizeof(host), port,
+                  sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+    SetSocketOptions(fd);
+    std::lock_guard lock(inbound_mu_);
+    if (inbound_.size() >= kInboundConnectionsMax) {
+      BLOG_WARN("transport {}: closed a connection from {}: {} connections open already",
+                options_.self, host, inbound_.size());
+      ::close(fd);
+      continue;
+    }
+    inbound_.push_back(
+        std::make_unique<Inbound>(this, fd, std::string(host) + ":" + std::string(port)));
   }
-  loop_cv_.notify_all();
+}
+
+Status Transport::CheckHeader(uint64_t cluster_id, NodeId from, NodeId to,
+                              const std::string& address) {
+  const Options& o = options_;
+  std::string refusal;
+  if (cluster_id != o.cluster_id) {
+    refusal = fmt::format(
+        "batch from member {} at {} is for cluster {:x}, but this member (id {}) is in "
+        "cluster {:x}",
+        from, address, cluster_id, o.self, o.cluster_id);
+  } else if (to != o.self) {
+    refusal =
+        fmt::format("batch from member {} at {} is addressed to member {}, but this is member {}",
+                    from, address, to, o.self);
+  }
+  if (refusal.empty()) return Status::Ok();
+  BLOG_ERROR("transport {}: refused a connection: {}", o.self, refusal);
+  Count(&ReceiveStats::refused_batches, 1);
+  return Status::FailedPrecondition(refusal);
+}
+
+Status Transport::AcceptBatch(peer::Batch* batch, const std::string& address) {
+  const peer::BatchHeader& h = batch->header();
+  std::vector<Message> messages;
+  messages.reserve(batch->messages_size());
+  for (int i = 0; i < batch->messages_size(); ++i) {
+    Result<Message> m = DecodeMessage(std::move(*batch->mutable_messages(i)));
+    Status bad = m.ok() ? Status::Ok() : m.status();
+    if (bad.ok() && (m->from != h.from() || m->to != h.to())) {
+      bad = Status::InvalidArgument(
+          fmt::format("message {}->{} in a batch {}->{}", m->from, m->to, h.from(), h.to()));
+    }
+    if (!bad.ok()) {
+      const std::string text = fmt::format("message {} of a batch from member {} at {}: {}", i,
+                                           h.from(), address, bad.ToString());
+      BLOG_ERROR("transport {}: refused a connection: {}", options_.self, text);
+      Count(&ReceiveStats::invalid_batches, 1);
+      return Status::InvalidArgument(text);
+    }
+    messages.push_back(std::move(m).value());
+  }
+  Count(&ReceiveStats::batches, 1);
+  Count(&ReceiveStats::messages, messages.size());
+  Deliver(std::move(messages));
+  for (std::string& payload : *batch->mutable_member_messages()) {
+    DeliverMember(h.from(), std::move(payload));
+  }
+  return Status::Ok();
+}
+
+void Transport::Count(uint64_t ReceiveStats::*field, uint64_t n) {
+  std::lock_guard lock(receive_mu_);
+  receive_stats_.*field += n;
 }
 
 void Transport::Deliver(std::vector<Message> messages) {

@@ -164,10 +164,10 @@ void BM_RoundTrip(benchmark::State& state) {
 }
 BENCHMARK(BM_RoundTrip)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
-// The floor under BM_RoundTrip: the same exchange over a plain loopback TCP connection, with the
+// The floor under BM_RoundTrip: the same exchange over a bare loopback TCP connection, with the
 // same hand-offs (the answer is written by the receiving thread; the reply is read by a third
-// thread that wakes the benchmark's through a condition variable), but no gRPC. The difference
-// is what gRPC's streams cost per round of consensus (docs/benchmarks.md, session 11).
+// thread that wakes the benchmark's through a condition variable), but without the transport's
+// framing, queues and checks.
 bool ReadFull(int fd, char* p, size_t n) {
   while (n > 0) {
     const ssize_t r = ::read(fd, p, n);

@@ -1,6 +1,8 @@
 // Transports talking to each other on 127.0.0.1 (ephemeral ports): delivery, order, failures.
 #include <arpa/inet.h>
 #include <google/protobuf/util/message_differencer.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -16,6 +18,8 @@
 #include <thread>
 
 #include "net_test_util.h"
+#include "rpc.grpc.pb.h"
+#include "server/join.h"
 #include "transport/codec.h"
 #include "transport/transport.h"
 
@@ -674,6 +678,60 @@ TEST(TransportStream, ChurnWhileSendingFromManyThreads) {
   a.transport->Stop();
   b.transport->Stop();
   c.transport->Stop();
+}
+
+// The peer port also serves gRPC (the member list a joining member asks for): a connection that
+// does not begin with the peer magic goes to gRPC, unread; peer frames keep flowing beside it, and
+// a connection that is neither closes without harm.
+TEST(TransportStream, PeerPortAlsoServesGrpcServices) {
+  server::PeerClusterService service([]() -> Result<etcdserverpb::MemberListResponse> {
+    etcdserverpb::MemberListResponse r;
+    r.add_members()->set_name("served-on-the-peer-port");
+    return r;
+  });
+  Transport::Options ro = MakeOptions(2);
+  ro.extra_services = {&service};
+  Member receiver(ro);
+  Member sender(MakeOptions(1));
+  ASSERT_TRUE(receiver.transport->Start().ok());
+  ASSERT_TRUE(sender.transport->Start().ok());
+  ASSERT_TRUE(sender.transport->AddPeer(2, receiver.transport->url()).ok());
+  sender.transport->Send({Make(1, 2, 1)});
+  ASSERT_TRUE(receiver.inbox.WaitFor(1));
+
+  auto stub = etcdserverpb::Cluster::NewStub(grpc::CreateChannel(
+      ParsePeerUrl(receiver.transport->url()).value(), grpc::InsecureChannelCredentials()));
+  for (int call = 0; call < 3; ++call) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    etcdserverpb::MemberListResponse response;
+    grpc::Status status = stub->MemberList(&context, {}, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(response.members_size(), 1);
+    EXPECT_EQ(response.members(0).name(), "served-on-the-peer-port");
+  }
+
+  // Neither the magic nor HTTP/2: gRPC drops it; the transport goes on.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(receiver.transport->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(fd, junk.data(), junk.size(), MSG_NOSIGNAL), static_cast<ssize_t>(junk.size()));
+  char buf[256];
+  timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  while (::recv(fd, buf, sizeof(buf), 0) > 0) {
+  }
+  ::close(fd);
+
+  sender.transport->Send({Make(1, 2, 2)});
+  ASSERT_TRUE(receiver.inbox.WaitFor(2));
+  EXPECT_EQ(receiver.transport->GetReceiveStats().streams, 1u);
+  sender.transport->Stop();
+  receiver.transport->Stop();
 }
 
 TEST(TransportStream, StartRefusesBadOptionsAndBusyPorts) {
