@@ -83,13 +83,18 @@ Result<JoinInfo> DiscoverCluster(const std::vector<std::string>& peer_urls,
   return Status::Unavailable("could not fetch the cluster's member list: " + last_error);
 }
 
-grpc::Status PeerClusterService::MemberList(grpc::ServerContext*,
-                                            const etcdserverpb::MemberListRequest*,
-                                            etcdserverpb::MemberListResponse* response) {
-  Result<etcdserverpb::MemberListResponse> list = list_();
-  if (!list.ok()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, list.status().message());
-  *response = std::move(list).value();
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* PeerClusterService::MemberList(
+    grpc::CallbackServerContext* context, const etcdserverpb::MemberListRequest*,
+    etcdserverpb::MemberListResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Result<etcdserverpb::MemberListResponse> list = list_();  // Local: it waits for nothing.
+  if (!list.ok()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, list.status().message()));
+  } else {
+    *response = std::move(list).value();
+    reactor->Finish(grpc::Status::OK);
+  }
+  return reactor;
 }
 
 }  // namespace ballot::server
