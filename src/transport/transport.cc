@@ -73,22 +73,23 @@ constexpr size_t kInboundConnectionsMax = 64;
 // The connection thread looks at every peer at least this often, whatever it was told.
 constexpr auto kScanInterval = std::chrono::milliseconds(500);
 
-void PutU64(std::string* out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
+// Big-endian unsigned integers of the wire.
+template <typename T>
+void PutBigEndian(std::string* out, T v) {
+  for (int shift = 8 * (sizeof(T) - 1); shift >= 0; shift -= 8) {
+    out->push_back(static_cast<char>(v >> shift));
+  }
 }
-uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+template <typename T>
+T GetBigEndian(const char* p) {
+  T v = 0;
+  for (size_t i = 0; i < sizeof(T); ++i) v = static_cast<T>((v << 8) | static_cast<uint8_t>(p[i]));
   return v;
 }
-void PutU32(std::string* out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
-}
-uint32_t GetU32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
+void PutU64(std::string* out, uint64_t v) { PutBigEndian(out, v); }
+void PutU32(std::string* out, uint32_t v) { PutBigEndian(out, v); }
+uint64_t GetU64(const char* p) { return GetBigEndian<uint64_t>(p); }
+uint32_t GetU32(const char* p) { return GetBigEndian<uint32_t>(p); }
 
 std::string Refusal(const Status& status) {
   std::string text = status.message().substr(0, kRefusalTextMax);
