@@ -113,11 +113,6 @@ std::optional<Status> ParseRefusal(std::string_view in) {
   return Status(static_cast<StatusCode>(code), std::string(in.substr(kRefusalHeaderBytes, length)));
 }
 
-std::string StatusText(const Status& s) {
-  const std::string code(StatusCodeName(s.code()));
-  return s.message().empty() ? code : code + ": " + s.message();
-}
-
 std::string Errno(const char* what, int err) { return std::string(what) + ": " + strerror(err); }
 
 void SetSocketOptions(int fd) {
@@ -578,7 +573,7 @@ class Transport::PeerLink {
     const bool was_connected = state_ == State::kReady;
     CloseSocketLocked();
     ++stats_.stream_failures;
-    stats_.last_error = StatusText(why);
+    stats_.last_error = why.ToString();
     refused_ = refused;
     if (refused) {
       BLOG_ERROR("transport {}: member {} at {} refused our connection: {}", Self(), id_, target_,
